@@ -1,0 +1,1 @@
+"""The case domain and its storage: models, lifecycle, deadline clock, routing, case numbers."""

@@ -1,0 +1,152 @@
+"""All configuration, read once from `ZHITONG_*` environment variables.
+
+Every variable is documented in `docs/configuration.md`. A bad value stops the process at start
+with the variable's name, so a county's operator learns of a typo before a resident does.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cases.exceptions import ConfigurationError
+
+ENV_PREFIX = "ZHITONG_"
+
+
+class Settings(BaseSettings):
+    """Zhitong's settings. Defaults are the embedded mode: SQLite, in-process queue, local SMS."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    instance_path: Path = Field(default=Path("instance"))
+    database_url: str = ""
+    redis_url: str = ""
+    public_url: str = ""
+    secret_key: str = ""
+    demo: bool = False
+    timezone: str = "Asia/Shanghai"
+    case_number_prefix: str = Field(default="", pattern=r"^[A-Z]{0,4}$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # Office hours of the county's units: a 即办件 is due by `workday_end` of its working day.
+    workday_start: str = Field(default="08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    workday_end: str = Field(default="17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    holidays_file: Path | None = None
+    nlu_model_path: Path | None = None
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    wechat_token: str = ""
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_aes_key: str = ""
+    rasa_url: str = ""
+    voice_language: str = "zh-CN"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("public_url", "rasa_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> Settings:
+        if self.workday_start >= self.workday_end:
+            raise ValueError("ZHITONG_WORKDAY_START must be before ZHITONG_WORKDAY_END")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The county's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the instance folder."""
+        return self.database_url or f"sqlite:///{(self.instance_path / 'zhitong.sqlite3').resolve()}"
+
+    @property
+    def effective_nlu_model_path(self) -> Path:
+        """Where the trained intent model is read from and written to."""
+        return self.nlu_model_path or self.instance_path / "nlu" / "model.joblib"
+
+    @property
+    def uses_redis(self) -> bool:
+        """True in production mode (RQ on Redis), False in embedded mode (in-process queue)."""
+        return bool(self.redis_url)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from `ZHITONG_*` environment variables, with explicit overrides on top.
+
+    Raises:
+        ConfigurationError: a value is invalid; the message names the `ZHITONG_*` variable.
+    """
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """The secret key: configured, or generated once and kept in the instance folder.
+
+    Production deployments set ZHITONG_SECRET_KEY; the embedded mode keeps a random key in
+    `instance/secret_key` so sessions survive restarts without anyone choosing a password.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.instance_path / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings from its environment, read once."""
+    return load_settings()
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        name = f"{ENV_PREFIX}{field.upper()}" if error["loc"] else "settings"
+        lines.append(f"{name}: {error['msg']}")
+    return "invalid configuration: " + "; ".join(lines)

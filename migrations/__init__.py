@@ -1,0 +1,1 @@
+"""Alembic migrations; run with `zhitong db upgrade` (see `cases.migrate`)."""

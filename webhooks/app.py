@@ -1,0 +1,30 @@
+"""The Flask application factory: wiring only — no migrations, network calls or waiting."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from cases.settings import Settings, ensure_secret_key, load_settings
+from webhooks import health, home
+from webhooks.extensions import Services, build_services, init_app
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """Build the web app for `settings` (default: from the environment).
+
+    Args:
+        settings: configuration; read from ZHITONG_* variables when omitted.
+        services: prebuilt engine/queue/clock (tests share one); built from settings otherwise.
+    """
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config.update(
+        SECRET_KEY=ensure_secret_key(settings),
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    init_app(app, services or build_services(settings))
+    app.register_blueprint(health.bp)
+    app.register_blueprint(home.bp)
+    return app

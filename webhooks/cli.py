@@ -1,0 +1,215 @@
+"""The `zhitong` command: serve, worker, db, demo, catalog, nlu.
+
+Every command reads the same settings; a bad setting ends it with the variable's name and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from cases import migrate
+from cases.db import session_scope
+from cases.demo import DEMO_PASSWORD, demo_usernames, load_demo_county
+from cases.exceptions import CasesError
+from cases.logs import configure_logging
+from cases.settings import Settings, load_settings
+from intents.catalog import check_catalog, load_catalog
+from intents.exceptions import IntentsError
+from intents.taxonomy import load_taxonomy
+from webhooks.extensions import Services, build_services
+from worker.exceptions import WorkerError
+from worker.queue import QUEUE_NAMES, run_worker, start_embedded_worker
+
+log = logging.getLogger("zhitong")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(command: F) -> F:
+    """Turn the project's own errors into one clear line on stderr and a non-zero exit."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (CasesError, IntentsError, WorkerError) as exc:
+            click.echo(f"zhitong: {exc}", err=True)
+            sys.exit(2)
+        except OperationalError as exc:
+            click.echo(f"zhitong: database unreachable: {exc.orig}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_from(ctx: click.Context, **overrides: object) -> Settings:
+    """Settings from the environment with command-line overrides; logging configured."""
+    settings = load_settings(**overrides)
+    configure_logging(settings)
+    ctx.obj = settings
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """直通 Zhitong — resident-service intake for Chinese counties."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo/--no-demo", default=None, help="Load the demo county (overrides ZHITONG_DEMO).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.pass_context
+@friendly_errors
+def serve(ctx: click.Context, host: str, port: int, demo: bool | None, threads: int) -> None:
+    """Serve the web app (and, without Redis, run the jobs in this process)."""
+    import waitress
+
+    from webhooks.app import create_app
+
+    settings = settings_from(ctx, demo=demo)
+    services = build_services(settings)
+    prepare_database(services)
+    if settings.demo:
+        print_demo_banner(services)
+    embedded = None if settings.uses_redis else start_embedded_worker(services.redis)
+    app = create_app(settings, services)
+    mode = "redis" if settings.uses_redis else "embedded"
+    log.info("serving", extra={"host": host, "port": port, "queue": mode, "demo": settings.demo})
+    click.echo(f"Zhitong is running at http://{host}:{port}/  (queue: {mode}; Ctrl+C to stop)")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="zhitong")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def prepare_database(services: Services) -> None:
+    """Bring an embedded SQLite database to the newest schema; insist on it for PostgreSQL.
+
+    Production schemas change only through `zhitong db upgrade`, run deliberately by the
+    operator; the embedded file is the laptop's own and is upgraded on start.
+    """
+    settings = services.settings
+    if services.engine.dialect.name == "sqlite":
+        migrate.upgrade(services.engine)
+    elif migrate.current_revision(services.engine) not in migrate.heads():
+        raise CasesError("the database schema is not current: run `zhitong db upgrade` first")
+    if settings.demo:
+        with session_scope(services.sessions) as session:
+            load_demo_county(session)
+
+
+def print_demo_banner(services: Services) -> None:
+    """Print the demo accounts; their password works only in demo mode."""
+    with session_scope(services.sessions) as session:
+        usernames = demo_usernames(session)
+    shown = ", ".join(name for name in usernames if not name.startswith("proxy_"))
+    click.echo("Demo mode: 清溪县 (Qingxi County) is loaded.")
+    click.echo(f"  Console accounts (password for all: {DEMO_PASSWORD}): {shown}")
+    click.echo(f"  Village proxy agents: {sum(n.startswith('proxy_') for n in usernames)} accounts named proxy_<village>")
+
+
+@main.command()
+@click.option("--queue", "queues", multiple=True, type=click.Choice(QUEUE_NAMES), help="Queues to work (default: all).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.pass_context
+@friendly_errors
+def worker(ctx: click.Context, queues: tuple[str, ...], burst: bool) -> None:
+    """Run an RQ worker with the scheduler on ZHITONG_REDIS_URL."""
+    settings = settings_from(ctx)
+    run_worker(settings, list(queues), burst=burst)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@click.pass_context
+@friendly_errors
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Migrate the database to the newest schema (or --revision)."""
+    services = build_services(settings_from(ctx))
+    migrate.upgrade(services.engine, revision)
+    click.echo(f"database at revision {migrate.current_revision(services.engine)}")
+
+
+@db.command("current")
+@click.pass_context
+@friendly_errors
+def db_current(ctx: click.Context) -> None:
+    """Print the database's schema revision."""
+    services = build_services(settings_from(ctx))
+    current = migrate.current_revision(services.engine)
+    state = "up to date" if current in migrate.heads() else f"behind (head: {', '.join(migrate.heads())})"
+    click.echo(f"{current or 'empty'} — {state}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_context
+@friendly_errors
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Take the database back to REVISION ("base" drops every table)."""
+    services = build_services(settings_from(ctx))
+    migrate.downgrade(services.engine, revision)
+    click.echo(f"database at revision {migrate.current_revision(services.engine) or 'base'}")
+
+
+@main.command()
+@click.pass_context
+@friendly_errors
+def demo(ctx: click.Context) -> None:
+    """Create the schema and load the demo county (清溪县); safe to run twice."""
+    services = build_services(settings_from(ctx, demo=True))
+    migrate.upgrade(services.engine)
+    with session_scope(services.sessions) as session:
+        summary = load_demo_county(session)
+    if summary.agents:
+        click.echo(f"loaded {summary.areas} areas, {summary.departments} units, {summary.agents} accounts")
+    else:
+        click.echo("the demo county is already loaded")
+    print_demo_banner(services)
+
+
+@main.group()
+def catalog() -> None:
+    """Service catalog commands."""
+
+
+@catalog.command("check")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Catalog file to check.")
+@friendly_errors
+def catalog_check(path: str | None) -> None:
+    """Check the catalog against the taxonomy; exit 1 on any problem."""
+    from pathlib import Path
+
+    from intents.catalog import CATALOG_PATH
+
+    loaded = load_catalog(Path(path) if path else CATALOG_PATH)
+    problems = check_catalog(loaded, load_taxonomy())
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        click.echo(f"catalog check failed: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    kinds = {kind: sum(item.kind == kind for item in loaded.items) for kind in ("service", "concern")}
+    click.echo(
+        f"catalog OK: {len(loaded.items)} items ({kinds['service']} services, {kinds['concern']} concerns), "
+        f"{len(loaded.departments)} departments"
+    )
+
+
+if __name__ == "__main__":
+    main()
