@@ -14,7 +14,9 @@ from bench import BENCHMARKS
 def main(argv: list[str] | None = None) -> int:
     """Run the named benchmarks (all when none are named); exit 1 if any failed."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {' '.join(BENCHMARKS)})")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: {' '.join(BENCHMARKS)})"
+    )
     args = parser.parse_args(argv)
     failed = False
     for name in args.names or BENCHMARKS:
@@ -32,7 +34,13 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"name": name, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
             failed = True
         print(
-            json.dumps({"name": f"{name}.wall_time", "value": round(time.perf_counter() - started, 2), "unit": "s"}),
+            json.dumps(
+                {
+                    "name": f"{name}.wall_time",
+                    "value": round(time.perf_counter() - started, 2),
+                    "unit": "s",
+                }
+            ),
             file=sys.stderr,
             flush=True,
         )

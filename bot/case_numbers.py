@@ -21,8 +21,10 @@ MAX_LENGTH = DATE_DIGITS + 8
 
 _PREFIX = re.compile(r"^\s*(?:[A-Za-zＡ-Ｚａ-ｚ]{1,4})\s*[-:：#]?\s*")
 _NUMBER_CHARS = "0-9０-９" + "".join(SPOKEN_DIGITS)
+_GROUP_SEPARATOR = r"[\s\-‐–—－]"
 _CANDIDATE = re.compile(
-    rf"(?:[A-Za-z]{{1,4}}\s*[-:：#]?\s*)?[{_NUMBER_CHARS}](?:[\s\-‐–—]?[{_NUMBER_CHARS}]){{{MIN_LENGTH - 1},{MAX_LENGTH + 3}}}"
+    r"(?:[A-Za-z]{1,4}\s*[-:：#]?\s*)?"  # optional prefix (ZT)
+    rf"[{_NUMBER_CHARS}](?:{_GROUP_SEPARATOR}?[{_NUMBER_CHARS}]){{{MIN_LENGTH - 1},}}"
 )
 
 
@@ -58,17 +60,50 @@ def parse_case_number(text: str) -> str | None:
     digits = digits_only(stripped)
     if not digits.isdigit() or not MIN_LENGTH <= len(digits) <= MAX_LENGTH:
         return None
-    return digits if _is_valid_date(digits[:DATE_DIGITS]) and int(digits[DATE_DIGITS:]) > 0 else None
+    return (
+        digits if _is_valid_date(digits[:DATE_DIGITS]) and int(digits[DATE_DIGITS:]) > 0 else None
+    )
 
 
 def find_case_numbers(text: str) -> list[str]:
-    """Every case number mentioned in free text, in order, without repeats."""
+    """Every case number mentioned in free text, in order, without repeats.
+
+    A run of digit groups may hold one number written in groups (2026 1122 0017), several
+    numbers side by side, or a number followed by an unrelated figure (… 2号楼). A group that is
+    a whole case number by itself is taken alone; otherwise neighbouring groups are joined,
+    preferring the usual twelve digits, else the longest reading.
+    """
     found: list[str] = []
     for match in _CANDIDATE.finditer(text):
-        number = parse_case_number(match.group(0))
-        if number and number not in found:
-            found.append(number)
+        for number in _numbers_in_run(_PREFIX.sub("", match.group(0), count=1)):
+            if number not in found:
+                found.append(number)
     return found
+
+
+def _numbers_in_run(run: str) -> list[str]:
+    groups = [group for group in re.split(f"{_GROUP_SEPARATOR}+", run) if group]
+    numbers, start = [], 0
+    while start < len(groups):
+        alone = parse_case_number(groups[start])
+        if alone:
+            numbers.append(alone)
+            start += 1
+            continue
+        readings = [
+            (end, joined)
+            for end in range(start + 2, len(groups) + 1)
+            if (joined := parse_case_number("".join(groups[start:end])))
+            and not any(parse_case_number(group) for group in groups[start + 1 : end])
+        ]
+        if not readings:
+            start += 1
+            continue
+        # The usual 4-digit sequence first (2026 1122 0017 | 2号楼), else the longest reading.
+        end, number = next(((e, n) for e, n in readings if len(n) == MIN_LENGTH), readings[-1])
+        numbers.append(number)
+        start = end
+    return numbers
 
 
 def case_number_day(number: str) -> dt.date:

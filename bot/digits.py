@@ -44,7 +44,7 @@ SPOKEN_DIGITS: dict[str, str] = {
 _FULL_WIDTH = {chr(0xFF10 + i): str(i) for i in range(10)}
 _DIGIT_TABLE = str.maketrans({**_FULL_WIDTH, **SPOKEN_DIGITS})
 # Characters that may separate digit groups when a number is written or transcribed.
-_SEPARATORS = re.compile(r"[\s\-‐‑–—_.·,，、/]+")
+_SEPARATORS = re.compile(r"[\s\-‐‑–—－_.．。·,，、/]+")
 
 
 def to_ascii_digits(text: str) -> str:

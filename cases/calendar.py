@@ -16,7 +16,7 @@ from pathlib import Path
 
 import chinese_calendar
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from intents import DATA_DIR
 from intents.exceptions import CalendarDataError
@@ -55,15 +55,19 @@ def load_holiday_data(path: Path = HOLIDAYS_PATH) -> dict[int, YearSchedule]:
         CalendarDataError: the file is unreadable, not YAML, or a date lies outside its year.
     """
     try:
-        parsed = _HolidayFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        # BaseLoader keeps dates as text so pydantic reports a bad one with its year and place.
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+        parsed = _HolidayFile.model_validate(raw)
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValidationError is a ValueError
         raise CalendarDataError(f"{path}: {exc}") from exc
     schedules = {}
     for year, data in parsed.years.items():
         stray = [day for day in (*data.holidays, *data.workdays) if day.year != year]
         if stray:
             raise CalendarDataError(f"{path}: year {year} lists dates of another year: {stray}")
-        schedules[year] = YearSchedule(data.confirmed, frozenset(data.holidays), frozenset(data.workdays))
+        schedules[year] = YearSchedule(
+            data.confirmed, frozenset(data.holidays), frozenset(data.workdays)
+        )
     return schedules
 
 

@@ -130,7 +130,11 @@ class Clock:
             moment = self.hours.opening(day)
 
     def resume(
-        self, deadline: Deadline, paused_at: dt.datetime, resumed_at: dt.datetime, handling: HandlingKind
+        self,
+        deadline: Deadline,
+        paused_at: dt.datetime,
+        resumed_at: dt.datetime,
+        handling: HandlingKind,
     ) -> Deadline:
         """Move a deadline by the time the clock stood still (待补办 → 办理中).
 
@@ -152,7 +156,9 @@ class Clock:
                 left = self.working_seconds(paused_at, moment)
                 return self.add_working_seconds(resumed_at, left) if paused else moment
 
-        return Deadline(shift(deadline.due_at), shift(deadline.yellow_at), shift(deadline.orange_at))
+        return Deadline(
+            shift(deadline.due_at), shift(deadline.yellow_at), shift(deadline.orange_at)
+        )
 
     def extend(self, clock_start: dt.datetime, deadline: Deadline, working_days: int) -> Deadline:
         """A deadline moved by an approved extension (延期) of `working_days`; thresholds anew."""

@@ -20,7 +20,9 @@ def make_engine(url: str, **options: Any) -> Engine:
     in-process worker can share the file; PostgreSQL gets a pre-ping pool.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **options
+        )
         event.listen(engine, "connect", _configure_sqlite)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so a transaction
         # that reads and then writes holds its lock from the start (no lost updates).

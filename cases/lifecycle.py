@@ -121,7 +121,9 @@ ACTIONS: dict[str, Action] = {
     "accept": Action(frozenset({S.NEW}), S.ACCEPTED, visible=True),
     "reject": Action(frozenset({S.NEW, S.ACCEPTED}), S.REJECTED, visible=True, needs_note=True),
     # 交办, 签收, 退单
-    "dispatch": Action(frozenset({S.ACCEPTED, S.ESCALATED, S.REOPENED}), S.DISPATCHED, visible=True),
+    "dispatch": Action(
+        frozenset({S.ACCEPTED, S.ESCALATED, S.REOPENED}), S.DISPATCHED, visible=True
+    ),
     "sign": Action(frozenset({S.DISPATCHED}), S.IN_PROGRESS, visible=True),
     "return": Action(
         frozenset({S.DISPATCHED}), S.ACCEPTED, needs_note=True, guards=(_within_return_window,)
@@ -137,7 +139,10 @@ ACTIONS: dict[str, Action] = {
     ),
     # 办结, 回访, 重办, 结案
     "resolve": Action(
-        frozenset({S.ACCEPTED, S.IN_PROGRESS, S.REOPENED}), S.RESOLVED, visible=True, needs_note=True
+        frozenset({S.ACCEPTED, S.IN_PROGRESS, S.REOPENED}),
+        S.RESOLVED,
+        visible=True,
+        needs_note=True,
     ),
     "rate": Action(frozenset({S.RESOLVED}), S.RATED, guards=(_has_rating,)),
     "reopen": Action(frozenset({S.RESOLVED, S.RATED}), S.REOPENED, visible=True),
@@ -152,7 +157,9 @@ ACTIONS: dict[str, Action] = {
     "approve_extension": Action(
         OPEN_STATUSES - {S.NEW}, visible=True, guards=(_extension_pending,)
     ),
-    "deny_extension": Action(OPEN_STATUSES - {S.NEW}, needs_note=True, guards=(_extension_pending,)),
+    "deny_extension": Action(
+        OPEN_STATUSES - {S.NEW}, needs_note=True, guards=(_extension_pending,)
+    ),
     # events that change nothing but the record
     "create": Action(frozenset({S.NEW})),
     "remind": Action(OPEN_STATUSES),  # 催办

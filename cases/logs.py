@@ -15,6 +15,7 @@ from pythonjsonlogger.json import JsonFormatter
 from bot.masking import mask_sensitive_text
 from cases.settings import Settings
 
+_FORMATTER = logging.Formatter()
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 
 
@@ -27,6 +28,14 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError):
             message = str(record.msg)
         record.msg, record.args = mask_sensitive_text(message), ()
+        if record.exc_info:
+            # Tracebacks quote values (a number in a ValueError); render and mask them here.
+            record.exc_text = mask_sensitive_text(_FORMATTER.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = mask_sensitive_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_sensitive_text(record.stack_info)
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRIBUTES and isinstance(value, str):
                 setattr(record, key, mask_sensitive_text(value))

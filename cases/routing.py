@@ -44,14 +44,18 @@ def route_case(session: Session, item: CatalogItem, area: Area | None) -> Route:
         if unit is not None:
             return Route(unit, village, town)
     if item.level in {"village", "town"} and town is not None:
-        return Route(_town_unit(session, town, item.department), village, town, needs_review=village is None)
+        return Route(
+            _town_unit(session, town, item.department), village, town, needs_review=village is None
+        )
     if item.level == "county":
         return Route(_county_department(session, item.department), village, town)
     # village/town item with no known place: someone must find out where it is.
     return Route(intake_desk(session), village, town, needs_review=True)
 
 
-def escalation_target(session: Session, unit: Department, item: CatalogItem, town: Area | None) -> Department:
+def escalation_target(
+    session: Session, unit: Department, item: CatalogItem, town: Area | None
+) -> Department:
     """The unit one level above `unit` for this item.
 
     Raises:
@@ -76,7 +80,9 @@ def intake_desk(session: Session) -> Department:
         RoutingError: the directory has no intake desk.
     """
     desk = session.scalars(
-        select(Department).where(Department.is_intake_desk.is_(True), Department.active.is_(True)).limit(1)
+        select(Department)
+        .where(Department.is_intake_desk.is_(True), Department.active.is_(True))
+        .limit(1)
     ).first()
     if desk is None:
         raise RoutingError("the directory has no county intake desk (is_intake_desk)")
@@ -120,7 +126,11 @@ def _village_unit(session: Session, village: Area) -> Department | None:
 def _town_unit(session: Session, town: Area, function: str) -> Department:
     units = session.scalars(
         select(Department)
-        .where(Department.area_id == town.id, Department.level == UnitLevel.TOWN, Department.active.is_(True))
+        .where(
+            Department.area_id == town.id,
+            Department.level == UnitLevel.TOWN,
+            Department.active.is_(True),
+        )
         .order_by(Department.id)
     ).all()
     for unit in units:

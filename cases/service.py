@@ -70,7 +70,9 @@ def open_case(
         item_code=item.code,
         category_code=item.category,
         kind=CaseKind(item.kind),
-        handling=HandlingKind.URGENT if intake.urgent and item.urgent_hours else HandlingKind(item.handling),
+        handling=HandlingKind.URGENT
+        if intake.urgent and item.urgent_hours
+        else HandlingKind(item.handling),
         channel=intake.channel,
         summary=(intake.summary or intake.description)[:200],
         description=intake.description,
@@ -88,7 +90,9 @@ def open_case(
         updated_at=now,
     )
     hours = item.urgent_hours if case.handling is HandlingKind.URGENT else item.time_limit.hours
-    deadline = clock.deadline(now, case.handling, working_days=item.time_limit.working_days, hours=hours)
+    deadline = clock.deadline(
+        now, case.handling, working_days=item.time_limit.working_days, hours=hours
+    )
     set_deadline(case, deadline, now)
     session.add(case)
     context = ActionContext(now=now, clock=clock, data={"unit": route.department.code})
@@ -98,7 +102,9 @@ def open_case(
     return case
 
 
-def escalate_case(session: Session, case: Case, actor: Actor, context: ActionContext, note: str = "") -> CaseEvent:
+def escalate_case(
+    session: Session, case: Case, actor: Actor, context: ActionContext, note: str = ""
+) -> CaseEvent:
     """上报: move the case to the unit one level up and record from where to where."""
     unit = session.get(Department, case.department_id) if case.department_id else None
     if unit is None:
@@ -106,7 +112,9 @@ def escalate_case(session: Session, case: Case, actor: Actor, context: ActionCon
     town = session.get(Area, case.town_id) if case.town_id else None
     target = escalation_target(session, unit, _item(case.item_code), town)
     data = {**context.data, "from_unit": unit.code, "to_unit": target.code}
-    event = perform(case, "escalate", actor, ActionContext(context.now, context.clock, data), note=note)
+    event = perform(
+        case, "escalate", actor, ActionContext(context.now, context.clock, data), note=note
+    )
     case.department_id = target.id
     case.assignee_id = None
     session.add(event)
@@ -124,7 +132,9 @@ def dispatch_case(
 ) -> CaseEvent:
     """交办: send the case to a unit (and optionally a named agent), waiting for 签收."""
     data = {**context.data, "to_unit": department.code, "assignee_id": assignee_id}
-    event = perform(case, "dispatch", actor, ActionContext(context.now, context.clock, data), note=note)
+    event = perform(
+        case, "dispatch", actor, ActionContext(context.now, context.clock, data), note=note
+    )
     case.department_id = department.id
     case.assignee_id = assignee_id
     session.add(event)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -94,7 +94,9 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the instance folder."""
-        return self.database_url or f"sqlite:///{(self.instance_path / 'zhitong.sqlite3').resolve()}"
+        return (
+            self.database_url or f"sqlite:///{(self.instance_path / 'zhitong.sqlite3').resolve()}"
+        )
 
     @property
     def effective_nlu_model_path(self) -> Path:
@@ -114,7 +116,10 @@ def load_settings(**overrides: object) -> Settings:
         ConfigurationError: a value is invalid; the message names the `ZHITONG_*` variable.
     """
     try:
-        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+        given: dict[str, Any] = {
+            key: value for key, value in overrides.items() if value is not None
+        }
+        return Settings(**given)
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc)) from None
 

@@ -8,6 +8,7 @@ the legal basis and the answers to common questions. `zhitong catalog check` val
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -168,7 +169,9 @@ def check_catalog(catalog: Catalog, taxonomy: Taxonomy) -> list[str]:
             continue
         category = taxonomy.category_of(item.code)
         if item.category != category.code:
-            problems.append(f"{item.code}: category {item.category!r}, taxonomy says {category.code!r}")
+            problems.append(
+                f"{item.code}: category {item.category!r}, taxonomy says {category.code!r}"
+            )
         if item.kind != category.kind:
             problems.append(f"{item.code}: kind {item.kind!r}, taxonomy says {category.kind!r}")
         if item.department not in department_codes:
@@ -176,9 +179,13 @@ def check_catalog(catalog: Catalog, taxonomy: Taxonomy) -> list[str]:
         if item.kind == "service" and not item.materials:
             problems.append(f"{item.code}: a service must list its required materials")
     problems += [f"{code}: appears {count} times" for code, count in seen.items() if count > 1]
-    problems += [f"{code}: taxonomy intent missing from the catalog" for code in wanted if code not in seen]
+    problems += [
+        f"{code}: taxonomy intent missing from the catalog" for code in wanted if code not in seen
+    ]
     declared = [department.code for department in catalog.departments]
-    problems += [f"department {code}: declared twice" for code in set(declared) if declared.count(code) > 1]
+    problems += [
+        f"department {code}: declared twice" for code in set(declared) if declared.count(code) > 1
+    ]
     return problems
 
 
@@ -203,9 +210,9 @@ def _describe(exc: ValidationError, raw: object) -> str:
         location = list(error["loc"])
         label = ".".join(str(part) for part in location)
         if len(location) >= 2 and location[0] == "items" and isinstance(raw, dict):
-            try:
-                label = f"{raw['items'][location[1]]['code']}: " + ".".join(str(p) for p in location[2:])
-            except (KeyError, IndexError, TypeError):
-                pass
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                label = f"{raw['items'][location[1]]['code']}: " + ".".join(
+                    str(p) for p in location[2:]
+                )
         lines.append(f"{label}: {error['msg']}")
     return "; ".join(lines)

@@ -58,6 +58,8 @@ def postgres_url() -> Iterator[str]:
         require_server("PostgreSQL", exc)
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     yield url
+    if url in _MIGRATED:
+        _MIGRATED.pop(url).dispose()  # close pooled connections before the database goes
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -72,13 +74,20 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each storage test runs once per database."""
-    return str(request.getfixturevalue(f"{request.param}_url"))
+    fixture = "postgres_url" if request.param == "postgresql" else "sqlite_url"
+    return str(request.getfixturevalue(fixture))
+
+
+# Engines already migrated, one per URL, shared by the whole session.
+_MIGRATED: dict[str, Engine] = {}
 
 
 @pytest.fixture(scope="session")
-def migrated_engines() -> dict[str, Engine]:
-    """Engines already migrated, one per URL, shared across the session."""
-    return {}
+def migrated_engines() -> Iterator[dict[str, Engine]]:
+    """The session's migrated engines; closed at its end."""
+    yield _MIGRATED
+    for created in _MIGRATED.values():
+        created.dispose()
 
 
 @pytest.fixture
@@ -135,7 +144,9 @@ def local(*parts: int) -> dt.datetime:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Embedded-mode settings in a private instance folder."""
-    return load_settings(instance_path=tmp_path / "instance", secret_key="test-secret", log_format="text")
+    return load_settings(
+        instance_path=tmp_path / "instance", secret_key="test-secret", log_format="text"
+    )
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from cases.settings import Settings, load_settings
 from intents.catalog import check_catalog, load_catalog
 from intents.exceptions import IntentsError
 from intents.taxonomy import load_taxonomy
+from webhooks.cli_nlu import nlu
 from webhooks.extensions import Services, build_services
 from worker.exceptions import WorkerError
 from worker.queue import QUEUE_NAMES, run_worker, start_embedded_worker
@@ -58,14 +59,19 @@ def settings_from(ctx: click.Context, **overrides: object) -> Settings:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+@friendly_errors
+def main(ctx: click.Context) -> None:
     """直通 Zhitong — resident-service intake for Chinese counties."""
+    ctx.obj = load_settings()
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--demo/--no-demo", default=None, help="Load the demo county (overrides ZHITONG_DEMO).")
+@click.option(
+    "--demo/--no-demo", default=None, help="Load the demo county (overrides ZHITONG_DEMO)."
+)
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.pass_context
 @friendly_errors
@@ -115,11 +121,20 @@ def print_demo_banner(services: Services) -> None:
     shown = ", ".join(name for name in usernames if not name.startswith("proxy_"))
     click.echo("Demo mode: 清溪县 (Qingxi County) is loaded.")
     click.echo(f"  Console accounts (password for all: {DEMO_PASSWORD}): {shown}")
-    click.echo(f"  Village proxy agents: {sum(n.startswith('proxy_') for n in usernames)} accounts named proxy_<village>")
+    click.echo(
+        f"  Village proxy agents: {sum(n.startswith('proxy_') for n in usernames)} accounts "
+        "named proxy_<village>"
+    )
 
 
 @main.command()
-@click.option("--queue", "queues", multiple=True, type=click.Choice(QUEUE_NAMES), help="Queues to work (default: all).")
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    type=click.Choice(QUEUE_NAMES),
+    help="Queues to work (default: all).",
+)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.pass_context
 @friendly_errors
@@ -141,8 +156,11 @@ def db() -> None:
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Migrate the database to the newest schema (or --revision)."""
     services = build_services(settings_from(ctx))
-    migrate.upgrade(services.engine, revision)
-    click.echo(f"database at revision {migrate.current_revision(services.engine)}")
+    try:
+        migrate.upgrade(services.engine, revision)
+        click.echo(f"database at revision {migrate.current_revision(services.engine)}")
+    finally:
+        services.close()
 
 
 @db.command("current")
@@ -151,9 +169,16 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 def db_current(ctx: click.Context) -> None:
     """Print the database's schema revision."""
     services = build_services(settings_from(ctx))
-    current = migrate.current_revision(services.engine)
-    state = "up to date" if current in migrate.heads() else f"behind (head: {', '.join(migrate.heads())})"
-    click.echo(f"{current or 'empty'} — {state}")
+    try:
+        current = migrate.current_revision(services.engine)
+        state = (
+            "up to date"
+            if current in migrate.heads()
+            else f"behind (head: {', '.join(migrate.heads())})"
+        )
+        click.echo(f"{current or 'empty'} — {state}")
+    finally:
+        services.close()
 
 
 @db.command("downgrade")
@@ -163,8 +188,11 @@ def db_current(ctx: click.Context) -> None:
 def db_downgrade(ctx: click.Context, revision: str) -> None:
     """Take the database back to REVISION ("base" drops every table)."""
     services = build_services(settings_from(ctx))
-    migrate.downgrade(services.engine, revision)
-    click.echo(f"database at revision {migrate.current_revision(services.engine) or 'base'}")
+    try:
+        migrate.downgrade(services.engine, revision)
+        click.echo(f"database at revision {migrate.current_revision(services.engine) or 'base'}")
+    finally:
+        services.close()
 
 
 @main.command()
@@ -173,11 +201,14 @@ def db_downgrade(ctx: click.Context, revision: str) -> None:
 def demo(ctx: click.Context) -> None:
     """Create the schema and load the demo county (清溪县); safe to run twice."""
     services = build_services(settings_from(ctx, demo=True))
+    ctx.call_on_close(services.close)
     migrate.upgrade(services.engine)
     with session_scope(services.sessions) as session:
         summary = load_demo_county(session)
     if summary.agents:
-        click.echo(f"loaded {summary.areas} areas, {summary.departments} units, {summary.agents} accounts")
+        click.echo(
+            f"loaded {summary.areas} areas, {summary.departments} units, {summary.agents} accounts"
+        )
     else:
         click.echo("the demo county is already loaded")
     print_demo_banner(services)
@@ -189,7 +220,9 @@ def catalog() -> None:
 
 
 @catalog.command("check")
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Catalog file to check.")
+@click.option(
+    "--file", "path", type=click.Path(exists=True, dir_okay=False), help="Catalog file to check."
+)
 @friendly_errors
 def catalog_check(path: str | None) -> None:
     """Check the catalog against the taxonomy; exit 1 on any problem."""
@@ -204,11 +237,17 @@ def catalog_check(path: str | None) -> None:
     if problems:
         click.echo(f"catalog check failed: {len(problems)} problem(s)", err=True)
         sys.exit(1)
-    kinds = {kind: sum(item.kind == kind for item in loaded.items) for kind in ("service", "concern")}
+    kinds = {
+        kind: sum(item.kind == kind for item in loaded.items) for kind in ("service", "concern")
+    }
     click.echo(
-        f"catalog OK: {len(loaded.items)} items ({kinds['service']} services, {kinds['concern']} concerns), "
+        f"catalog OK: {len(loaded.items)} items "
+        f"({kinds['service']} services, {kinds['concern']} concerns), "
         f"{len(loaded.departments)} departments"
     )
+
+
+main.add_command(nlu)
 
 
 if __name__ == "__main__":

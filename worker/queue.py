@@ -16,6 +16,7 @@ import fakeredis
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
+from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from cases.settings import Settings
@@ -76,14 +77,54 @@ def check_queue(connection: Redis, *, embedded: bool) -> QueueHealth:
     return QueueHealth(True, mode, depth, workers)
 
 
+class ThreadScheduler(RQScheduler):
+    """RQ's scheduler in a thread instead of a forked process (embedded mode only).
+
+    The embedded queue lives in this process's memory; a forked scheduler would see a copy of
+    it and never move delayed jobs onto the real queues.
+    """
+
+    def _install_signal_handlers(self) -> None:
+        return None
+
+    def start(self) -> threading.Thread:  # type: ignore[override]
+        """Run the scheduling loop in a daemon thread."""
+        self._status = self.Status.STARTED
+        thread = threading.Thread(target=self.work, name="zhitong-scheduler", daemon=True)
+        self._process = thread  # the worker checks `_process.is_alive()`
+        thread.start()
+        return thread
+
+
 class ThreadWorker(SimpleWorker):
     """An RQ worker that runs in a thread of the web process (embedded mode only).
 
-    Signals belong to the main thread, so this worker installs no handlers and enforces job
-    timeouts with a timer instead of SIGALRM.
+    Signals belong to the main thread, so this worker installs no handlers, enforces job
+    timeouts with a timer instead of SIGALRM, and schedules in a thread (`ThreadScheduler`).
     """
 
     death_penalty_class = TimerDeathPenalty
+
+    def _start_scheduler(self, burst: bool = False, *args: Any, **kwargs: Any) -> None:
+        self.scheduler = ThreadScheduler(
+            self.queues, connection=self.connection, serializer=self.serializer
+        )
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            self.scheduler.start()
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler thread (there is no process to signal)."""
+        if self.scheduler is not None:
+            self.scheduler.request_stop()
+
+    def dequeue_job_and_maintain_ttl(self, timeout: Any, max_idle_time: Any = None) -> Any:
+        """Wait for work a second at a time, so a stop request is honoured promptly."""
+        while not self._stop_requested:
+            result = super().dequeue_job_and_maintain_ttl(1, max_idle_time=1)
+            if result is not None:
+                return result
+        return None
 
     def _install_signal_handlers(self) -> None:
         return None
@@ -100,6 +141,11 @@ class EmbeddedWorker:
         """Ask the worker to stop after its current job and wait for the thread."""
         self.worker._stop_requested = True
         self.thread.join(timeout)
+        scheduler = self.worker.scheduler
+        if scheduler is not None:
+            scheduler.request_stop()  # its loop releases the scheduling locks on the way out
+            if isinstance(scheduler._process, threading.Thread):
+                scheduler._process.join(timeout)
 
 
 def start_embedded_worker(connection: Redis) -> EmbeddedWorker:

@@ -51,7 +51,9 @@ def load_demo_county(session: Session, path: Path = COUNTY_FILE) -> DemoSummary:
 
 def demo_usernames(session: Session) -> list[str]:
     """Usernames of the demo accounts, for the start-up banner."""
-    return list(session.scalars(select(Agent.username).where(Agent.is_demo.is_(True)).order_by(Agent.id)))
+    return list(
+        session.scalars(select(Agent.username).where(Agent.is_demo.is_(True)).order_by(Agent.id))
+    )
 
 
 class _Loader:
@@ -68,14 +70,19 @@ class _Loader:
             return DemoSummary(0, 0, 0, ())
         root = self._area(county, AreaLevel.COUNTY, "county", None)
         for row in data["departments"]:
-            self._unit(row, UnitLevel.COUNTY, root, function=None, intake=row["code"] == "intake_center")
+            self._unit(
+                row, UnitLevel.COUNTY, root, function=None, intake=row["code"] == "intake_center"
+            )
         for town_row in data["towns"]:
             self._town(town_row, root)
         for row in data["agents"]:
             self._agent(row)
         self.session.flush()
         return DemoSummary(
-            len(self.areas), len(self.units), len(self.agents), tuple(a.username for a in self.agents)
+            len(self.areas),
+            len(self.units),
+            len(self.agents),
+            tuple(a.username for a in self.agents),
         )
 
     def _town(self, row: dict[str, Any], county: Area) -> None:
@@ -83,7 +90,9 @@ class _Loader:
         for unit in row["units"]:
             self._unit(unit, UnitLevel.TOWN, town, function=unit.get("function"))
         for village_row in row["villages"]:
-            village = self._area(village_row, AreaLevel.VILLAGE, village_row.get("kind", "village"), town)
+            village = self._area(
+                village_row, AreaLevel.VILLAGE, village_row.get("kind", "village"), town
+            )
             committee = "居委会" if village_row.get("kind") == "community" else "村委会"
             unit = self._unit(
                 {
@@ -126,7 +135,13 @@ class _Loader:
         return area
 
     def _unit(
-        self, row: dict[str, Any], level: UnitLevel, area: Area, *, function: str | None, intake: bool = False
+        self,
+        row: dict[str, Any],
+        level: UnitLevel,
+        area: Area,
+        *,
+        function: str | None,
+        intake: bool = False,
     ) -> Department:
         head, leader = row.get("head", {}), row.get("leader", {})
         unit = Department(
@@ -160,7 +175,9 @@ class _Loader:
             area = self.session.get(Area, unit.area_id)
         self._add_agent(row, role, area=area, unit=unit)
 
-    def _add_agent(self, row: dict[str, Any], role: AgentRole, *, area: Area | None, unit: Department | None) -> None:
+    def _add_agent(
+        self, row: dict[str, Any], role: AgentRole, *, area: Area | None, unit: Department | None
+    ) -> None:
         agent = Agent(
             username=row["username"],
             display_name=row["name"],

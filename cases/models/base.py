@@ -41,7 +41,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -68,7 +70,27 @@ class Base(DeclarativeBase):
     """Base of all Zhitong models."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Apply scalar column defaults at construction, not only at INSERT.
+
+        Domain code works on new objects before they are flushed (a case's status is `new`,
+        its counters 0); without this they would read None until the first flush.
+        """
+        for column in self.__table__.columns:
+            default = column.default
+            if column.key not in kwargs and default is not None and default.is_scalar:
+                kwargs[column.key] = default.arg
+        cls = type(self)
+        for key, value in kwargs.items():
+            if not hasattr(cls, key):
+                raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
+            setattr(self, key, value)
 
 
 def utcnow() -> dt.datetime:
