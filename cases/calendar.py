@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from intents import DATA_DIR
 from intents.exceptions import CalendarDataError
+from intents.yamlio import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,8 @@ def load_holiday_data(path: Path = HOLIDAYS_PATH) -> dict[int, YearSchedule]:
         CalendarDataError: the file is unreadable, not YAML, or a date lies outside its year.
     """
     try:
-        # BaseLoader keeps dates as text so pydantic reports a bad one with its year and place.
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+        # Plain strings keep dates as text so pydantic reports a bad one with its year and place.
+        raw = load_yaml(path, plain_strings=True)
         parsed = _HolidayFile.model_validate(raw)
     except (OSError, ValueError, yaml.YAMLError) as exc:  # ValidationError is a ValueError
         raise CalendarDataError(f"{path}: {exc}") from exc

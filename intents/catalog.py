@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from intents import DATA_DIR
 from intents.exceptions import CatalogError
 from intents.taxonomy import Taxonomy, load_taxonomy
+from intents.yamlio import load_yaml
 
 CATALOG_PATH = DATA_DIR / "catalog.yml"
 
@@ -141,7 +142,7 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
         CatalogError: missing file, bad YAML, or an item that does not fit the schema.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path)
         return Catalog.model_validate(raw)
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read: {exc}") from exc

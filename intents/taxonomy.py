@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from intents import DATA_DIR
 from intents.exceptions import TaxonomyError
+from intents.yamlio import load_yaml
 
 TAXONOMY_PATH = DATA_DIR / "taxonomy.yml"
 
@@ -68,7 +69,7 @@ def load_taxonomy(path: Path = TAXONOMY_PATH) -> Taxonomy:
         TaxonomyError: the file is missing, not YAML, or not of the taxonomy's shape.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path)
         taxonomy = Taxonomy.model_validate(raw)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise TaxonomyError(f"{path}: {exc}") from exc

@@ -26,6 +26,7 @@ import yaml
 
 from bot.nlu.exceptions import TrainingDataError
 from intents import DATA_DIR
+from intents.yamlio import load_yaml
 
 Example = tuple[str, str]
 """One training example: (text, intent)."""
@@ -59,7 +60,7 @@ def load_training_data(paths: Iterable[Path | str]) -> list[Example]:
     examples: list[Example] = []
     for path in map(Path, paths):
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+            document = load_yaml(path, encoding="utf-8-sig")
         except OSError as exc:
             raise TrainingDataError(f"{path}: cannot read NLU data: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:

@@ -19,6 +19,7 @@ from werkzeug.security import generate_password_hash
 from cases.exceptions import DemoDataError
 from cases.models import Agent, Area, Department
 from cases.models.directory import AgentRole, AreaLevel, UnitLevel
+from intents.yamlio import load_yaml
 
 COUNTY_FILE = Path(__file__).resolve().parent / "county.yml"
 DEMO_PASSWORD = "zhitong-demo"
@@ -41,7 +42,7 @@ def load_demo_county(session: Session, path: Path = COUNTY_FILE) -> DemoSummary:
         DemoDataError: the file is unreadable or lacks a required key.
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
         return _Loader(session).load(data)
     except (OSError, yaml.YAMLError) as exc:
         raise DemoDataError(f"{path}: {exc}") from exc
