@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""
+    # Where the Twilio SDK sends REST requests: Twilio's own API unless a county routes them
+    # through an egress gateway (or a test points them at a loopback fake).
+    twilio_api_base: str = ""
     wechat_token: str = ""
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
@@ -73,7 +76,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("public_url", "rasa_url")
+    @field_validator("public_url", "rasa_url", "twilio_api_base")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
@@ -102,6 +105,11 @@ class Settings(BaseSettings):
     def effective_nlu_model_path(self) -> Path:
         """Where the trained intent model is read from and written to."""
         return self.nlu_model_path or self.instance_path / "nlu" / "model.joblib"
+
+    @property
+    def uses_twilio(self) -> bool:
+        """True when a Twilio account is configured for outbound messages."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
 
     @property
     def uses_redis(self) -> bool:

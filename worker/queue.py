@@ -15,7 +15,8 @@ from typing import Any
 import fakeredis
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, Retry, SimpleWorker, Worker
+from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
@@ -28,6 +29,24 @@ log = logging.getLogger(__name__)
 QUEUE_NAMES = ("high", "default", "low")
 
 _EMBEDDED_SERVER = fakeredis.FakeServer()
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """Where a job type runs, how long it may take, and how it is retried."""
+
+    queue: str
+    timeout: int  # seconds
+    retry: Retry | None = None
+
+
+# Every job type, declared once. Jobs take ids and reload what they need; each is idempotent,
+# so a retry or a second enqueue of the same work changes nothing.
+POLICIES: dict[str, JobPolicy] = {
+    "worker.delivery.deliver": JobPolicy(
+        "default", timeout=60, retry=Retry(max=5, interval=[10, 30, 120, 600, 1800])
+    ),
+}
 
 
 def redis_connection(settings: Settings) -> Redis:
@@ -46,6 +65,18 @@ def get_queue(name: str, connection: Redis) -> Queue:
     if name not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {name!r}; queues are {', '.join(QUEUE_NAMES)}")
     return Queue(name, connection=connection)
+
+
+def enqueue(connection: Redis, job: str, *args: Any, job_id: str | None = None) -> Job:
+    """Queue `job` (a dotted path in POLICIES) with its declared queue, timeout and retries.
+
+    Raises:
+        KeyError: the job type is not declared in POLICIES.
+    """
+    policy = POLICIES[job]
+    return get_queue(policy.queue, connection).enqueue(
+        job, *args, job_id=job_id, job_timeout=policy.timeout, retry=policy.retry
+    )
 
 
 @dataclass(frozen=True)
@@ -87,11 +118,11 @@ class ThreadScheduler(RQScheduler):
     def _install_signal_handlers(self) -> None:
         return None
 
-    def start(self) -> threading.Thread:  # type: ignore[override]
+    def start(self) -> threading.Thread:
         """Run the scheduling loop in a daemon thread."""
         self._status = self.Status.STARTED
         thread = threading.Thread(target=self.work, name="zhitong-scheduler", daemon=True)
-        self._process = thread  # the worker checks `_process.is_alive()`
+        self._process = thread  # type: ignore[assignment]  # the worker checks is_alive()
         thread.start()
         return thread
 

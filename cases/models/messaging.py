@@ -49,6 +49,7 @@ class MessageStatus(enum.StrEnum):
     FAILED = "failed"
     QUEUED = "queued"
     HELD = "held"  # waiting for the end of quiet hours
+    SENDING = "sending"  # handed to a sender; a stale one is retried by the recovery sweep
     SENT = "sent"
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"

@@ -1,0 +1,158 @@
+"""Delivering outbound messages exactly once, with retries and opt-outs honoured."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from cases.calendar import make_calendar
+from cases.clock import Clock, OfficeHours
+from cases.db import make_session_factory
+from cases.models import Contact, Message
+from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
+from cases.settings import load_settings
+from tests.fixtures.fake_twilio import FakeTwilio, running_fake_twilio
+from worker import delivery, runtime
+from worker.queue import get_queue
+from worker.runtime import Services
+from worker.senders import SendError, TwilioSender
+
+NOW = dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A recording Twilio API on loopback."""
+    with running_fake_twilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def services(engine: Engine, tmp_path, fake_twilio: FakeTwilio) -> Iterator[Services]:  # type: ignore[no-untyped-def]
+    """Runtime services on the test database with the Twilio sender pointed at the fake."""
+    settings = load_settings(
+        instance_path=tmp_path,
+        twilio_account_sid="AC" + "2" * 32,
+        twilio_auth_token="token",
+        twilio_from="+8610690000",
+        twilio_api_base=fake_twilio.base_url,
+        public_url="https://12345.example.gov.cn",
+    )
+    clock = Clock(make_calendar(), OfficeHours.parse("08:30", "17:30", settings.zone))
+    built = Services(settings, engine, make_session_factory(engine), fakeredis.FakeRedis(), clock)
+    runtime.install(built)
+    delivery.use_sender(TwilioSender(settings))
+    yield built
+    delivery.use_sender(None)
+
+
+def queued_message(session: Session, *, opted_out: bool = False) -> int:
+    """Commit one queued outbound SMS to a resident and return its id."""
+    contact = Contact(
+        kind=AddressKind.PHONE,
+        address="+8613800138000",
+        phone="+8613800138000",
+        opted_out=opted_out,
+    )
+    session.add(contact)
+    session.flush()
+    message = Message(
+        contact_id=contact.id,
+        direction=Direction.OUTBOUND,
+        channel=Channel.SMS,
+        body="您反映的路灯问题已修复。",
+        status=MessageStatus.QUEUED,
+        created_at=NOW,
+    )
+    session.add(message)
+    session.commit()
+    return message.id
+
+
+def reload(services: Services, message_id: int) -> Message:
+    """The message as stored now."""
+    with services.sessions() as session:
+        found = session.get(Message, message_id)
+        assert found is not None
+        return found
+
+
+def test_deliver_sends_once_and_records_the_provider_id(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """A queued message is sent with its status callback; running the job again sends nothing."""
+    message_id = queued_message(session)
+    assert delivery.deliver(message_id) == "sent"
+    assert delivery.deliver(message_id) == "sent"
+    (request,) = fake_twilio.sent()
+    assert request["form"]["StatusCallback"] == "https://12345.example.gov.cn/twilio/sms/status"
+    stored = reload(services, message_id)
+    assert stored.status is MessageStatus.SENT and stored.provider_id.startswith("SM")
+    assert stored.attempts == 1
+
+
+def test_opted_out_resident_is_never_messaged(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """An address that sent 退订 gets nothing; the message is marked suppressed."""
+    message_id = queued_message(session, opted_out=True)
+    assert delivery.deliver(message_id) == "suppressed"
+    assert fake_twilio.requests == []
+
+
+def test_transient_failure_goes_back_to_the_queue_then_succeeds(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """A 500 re-queues the message (and raises for RQ's retry); the retry sends it."""
+    message_id = queued_message(session)
+    fake_twilio.fail_next(500)
+    with pytest.raises(SendError):
+        delivery.deliver(message_id)
+    stored = reload(services, message_id)
+    assert stored.status is MessageStatus.QUEUED and stored.error_code == "500"
+    assert delivery.deliver(message_id) == "sent"
+    assert len(fake_twilio.sent()) == 1 and reload(services, message_id).attempts == 2
+
+
+def test_permanent_failure_is_parked_with_the_code(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """Twilio 21610 (unsubscribed) is recorded and not retried."""
+    message_id = queued_message(session)
+    fake_twilio.fail_next(400, 21610)
+    assert delivery.deliver(message_id) == "failed"
+    stored = reload(services, message_id)
+    assert stored.status is MessageStatus.FAILED and stored.error_code == "21610"
+
+
+def test_gives_up_after_the_last_attempt(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """Transient failures stop being retried after MAX_ATTEMPTS; the reason stays visible."""
+    message_id = queued_message(session)
+    fake_twilio.fail_next(503, times=delivery.MAX_ATTEMPTS)
+    for _ in range(delivery.MAX_ATTEMPTS - 1):
+        with pytest.raises(SendError):
+            delivery.deliver(message_id)
+    assert delivery.deliver(message_id) == "failed"
+    assert reload(services, message_id).error_message.startswith("Twilio refused")
+
+
+def test_delivery_job_runs_on_the_real_redis(
+    services: Services, session: Session, fake_twilio: FakeTwilio, redis_url: str
+) -> None:
+    """Enqueued twice on the real Redis, the job sends the message once."""
+    message_id = queued_message(session)
+    connection = Redis.from_url(redis_url)
+    delivery.enqueue_delivery(connection, message_id)
+    delivery.enqueue_delivery(connection, message_id)
+    SimpleWorker([get_queue("default", connection)], connection=connection).work(burst=True)
+    assert reload(services, message_id).status is MessageStatus.SENT
+    assert len(fake_twilio.sent()) == 1
