@@ -24,9 +24,10 @@ def make_engine(url: str, **options: Any) -> Engine:
             url, connect_args={"timeout": 30, "check_same_thread": False}, **options
         )
         event.listen(engine, "connect", _configure_sqlite)
-        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so a transaction
-        # that reads and then writes holds its lock from the start (no lost updates).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # pysqlite's own transaction handling is off (see _configure_sqlite); emit BEGIN
+        # ourselves. Deferred, so readers never block the writer under WAL; lost updates are
+        # prevented by the models' version columns and atomic upserts, not by locking.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **options)
 

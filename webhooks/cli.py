@@ -28,6 +28,7 @@ from webhooks.cli_nlu import nlu
 from webhooks.extensions import Services, build_services
 from worker.exceptions import WorkerError
 from worker.queue import QUEUE_NAMES, run_worker, start_embedded_worker
+from worker.understanding import ensure_model
 
 log = logging.getLogger("zhitong")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,6 +113,8 @@ def prepare_database(services: Services) -> None:
     if settings.demo:
         with session_scope(services.sessions) as session:
             load_demo_county(session)
+    if not settings.rasa_url and ensure_model(settings.effective_nlu_model_path):
+        click.echo(f"trained the intent model into {settings.effective_nlu_model_path}")
 
 
 def print_demo_banner(services: Services) -> None:
@@ -141,6 +144,8 @@ def print_demo_banner(services: Services) -> None:
 def worker(ctx: click.Context, queues: tuple[str, ...], burst: bool) -> None:
     """Run an RQ worker with the scheduler on ZHITONG_REDIS_URL."""
     settings = settings_from(ctx)
+    if not settings.rasa_url:
+        ensure_model(settings.effective_nlu_model_path)
     run_worker(settings, list(queues), burst=burst)
 
 
@@ -245,6 +250,113 @@ def catalog_check(path: str | None) -> None:
         f"({kinds['service']} services, {kinds['concern']} concerns), "
         f"{len(loaded.departments)} departments"
     )
+
+
+@main.group("api")
+def api_group() -> None:
+    """REST API and Open311 integrations."""
+
+
+@api_group.group("token")
+def api_token() -> None:
+    """API tokens of outside systems (hashed at rest, shown once)."""
+
+
+@api_token.command("create")
+@click.option("--name", required=True, help="Who uses the token (system or supplier).")
+@click.option("--area", "area_code", required=True, help="Area code the token is limited to.")
+@click.option(
+    "--scope",
+    "scopes",
+    required=True,
+    help="Comma-separated permissions: cases:read, cases:write, cases:transition, "
+    "figures:read, personal_data.",
+)
+@click.pass_context
+@friendly_errors
+def api_token_create(ctx: click.Context, name: str, area_code: str, scopes: str) -> None:
+    """Create a token and print its secret — the only time it is shown."""
+    import datetime as dt
+
+    from cases.api_tokens import create_token
+
+    services = build_services(settings_from(ctx))
+    ctx.call_on_close(services.close)
+    with session_scope(services.sessions) as session:
+        issued = create_token(session, name, area_code, scopes, dt.datetime.now(dt.UTC))
+        token_id, prefix, granted = issued.token.id, issued.token.prefix, issued.token.scopes
+    click.echo(issued.secret)
+    click.echo(
+        f"token {token_id} ({prefix}…) for {area_code}: {', '.join(granted)}. "
+        "Store the secret now; it cannot be shown again.",
+        err=True,
+    )
+
+
+@api_token.command("list")
+@click.pass_context
+@friendly_errors
+def api_token_list(ctx: click.Context) -> None:
+    """List tokens (never their secrets)."""
+    from cases.api_tokens import list_tokens
+
+    services = build_services(settings_from(ctx))
+    ctx.call_on_close(services.close)
+    with session_scope(services.sessions) as session:
+        for token, area in list_tokens(session):
+            state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+            used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+            click.echo(
+                f"{token.id}\t{token.prefix}…\t{token.name}\t{area.code}\t"
+                f"{','.join(token.scopes)}\t{state}\tlast used {used}"
+            )
+
+
+@api_token.command("revoke")
+@click.argument("key")
+@click.pass_context
+@friendly_errors
+def api_token_revoke(ctx: click.Context, key: str) -> None:
+    """Revoke the token with this id or prefix; it stops working at once."""
+    import datetime as dt
+
+    from cases.api_tokens import revoke_token
+
+    services = build_services(settings_from(ctx))
+    ctx.call_on_close(services.close)
+    with session_scope(services.sessions) as session:
+        token = revoke_token(session, key, dt.datetime.now(dt.UTC))
+        click.echo(f"token {token.id} ({token.prefix}…, {token.name}) revoked")
+
+
+@main.command()
+@click.option("--period", help="The month, YYYY-MM (default: last month).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Folder for the files (default: <instance>/reports).",
+)
+@click.option("--pdf", is_flag=True, help="Also print the report to PDF.")
+@click.pass_context
+@friendly_errors
+def report(ctx: click.Context, period: str | None, out_dir: str | None, pdf: bool) -> None:
+    """Write the monthly 民情专报 as printable HTML (and PDF)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from worker.reports import previous_period, write_report
+
+    services = build_services(settings_from(ctx))
+    ctx.call_on_close(services.close)
+    prepare_database(services)
+    zone = services.clock.hours.zone
+    now = dt.datetime.now(dt.UTC)
+    chosen = period or previous_period(now, zone)
+    folder = Path(out_dir) if out_dir else services.settings.instance_path / "reports"
+    with session_scope(services.sessions) as session:
+        path = write_report(session, chosen, folder, zone, now=now, pdf=pdf)
+    click.echo(f"report for {chosen} written to {path.parent}")
 
 
 main.add_command(nlu)

@@ -38,6 +38,17 @@ def public_request_url(request: Request, settings: Settings) -> str:
     return request.url
 
 
+def public_request_url_for(url: str, settings: Settings) -> str:
+    """The URL Twilio would call for one of our own URLs (the public base replaces ours)."""
+    if not settings.public_url:
+        return url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"{settings.public_url}{path}"
+
+
 def is_valid(request: Request, settings: Settings, secret_key: str) -> bool:
     """True when the request carries a valid Twilio signature for its form fields."""
     token = signing_token(settings, secret_key)

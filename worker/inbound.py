@@ -71,7 +71,7 @@ def record_inbound(session: Session, inbound: Inbound) -> Recorded:
         if existing is not None:
             return Recorded(existing.id, existing.conversation_id or 0, existing.contact_id, True)
     conversation = _open_conversation(session, contact, inbound.channel, inbound.received_at)
-    body = inbound.body[:MAX_BODY_CHARS]
+    body = storable(inbound.body)[:MAX_BODY_CHARS]
     values = {
         "conversation_id": conversation.id,
         "contact_id": contact.id,
@@ -81,7 +81,7 @@ def record_inbound(session: Session, inbound: Inbound) -> Recorded:
         "body": body,
         "media": list(inbound.media),
         "status": MessageStatus.RECEIVED,
-        "error_message": "truncated" if len(inbound.body) > MAX_BODY_CHARS else "",
+        "error_message": "truncated" if len(body) < len(storable(inbound.body)) else "",
         "created_at": inbound.received_at,
     }
     insert = _insert_for(session)
@@ -102,6 +102,15 @@ def record_inbound(session: Session, inbound: Inbound) -> Recorded:
     return Recorded(inserted, conversation.id, contact.id, False)
 
 
+def storable(text: str) -> str:
+    """Text any database can store: no NUL characters, no unpaired surrogates.
+
+    PostgreSQL refuses NUL in text and UTF-8 cannot encode a lone surrogate; both arrive in
+    real traffic (broken phones, fuzzers), and neither may cost a resident their message.
+    """
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _contact(session: Session, inbound: Inbound) -> Contact:
     kind = _ADDRESS_KIND.get(inbound.channel, AddressKind.WEB)
     insert = _insert_for(session)
@@ -109,7 +118,7 @@ def _contact(session: Session, inbound: Inbound) -> Contact:
         insert(Contact)
         .values(
             kind=kind.value,
-            address=inbound.address,
+            address=storable(inbound.address)[:128],
             phone=inbound.phone,
             name="",
             language="zh",
@@ -119,7 +128,9 @@ def _contact(session: Session, inbound: Inbound) -> Contact:
         .on_conflict_do_nothing(index_elements=[Contact.kind, Contact.address])
     )
     contact = session.scalars(
-        select(Contact).where(Contact.kind == kind, Contact.address == inbound.address)
+        select(Contact).where(
+            Contact.kind == kind, Contact.address == storable(inbound.address)[:128]
+        )
     ).one()
     if inbound.phone and not contact.phone:
         contact.phone = inbound.phone

@@ -81,3 +81,11 @@ def test_next_message_joins_the_open_conversation(session: Session) -> None:
     second = record_inbound(session, sms(sid="SM2", body="在东门社区"))
     session.commit()
     assert first.conversation_id == second.conversation_id and not second.duplicate
+
+
+def test_nul_and_lone_surrogates_are_stored_not_refused(session: Session) -> None:
+    """NUL bytes and unpaired surrogates (PostgreSQL refuses both) are cleaned, not fatal."""
+    recorded = record_inbound(session, sms(body="路灯\x00坏了\ud800", sid="SM9"))
+    session.commit()
+    message = session.get(Message, recorded.message_id)
+    assert message is not None and message.body == "路灯坏了?"

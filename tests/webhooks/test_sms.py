@@ -1,0 +1,244 @@
+"""The Twilio SMS/WhatsApp webhook, with requests signed by the Twilio SDK's own validator."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import fakeredis
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+
+from cases.calendar import make_calendar
+from cases.clock import Clock, OfficeHours
+from cases.db import make_session_factory
+from cases.models import Case, Contact, Message
+from cases.models.messaging import Channel, Direction, MessageStatus
+from cases.settings import load_settings
+from tests.fixtures.nlu import project_model
+from webhooks.app import create_app
+from worker import understanding
+from worker.runtime import Services
+
+TOKEN = "12345678901234567890123456789012"
+PUBLIC = "https://12345.example.gov.cn"
+URL = f"{PUBLIC}/twilio/sms"
+RESIDENT = "+8613900123456"
+
+
+@pytest.fixture
+def client(demo_session: Session, engine: Engine, tmp_path) -> Iterator[FlaskClient]:  # type: ignore[no-untyped-def]
+    """The app on the test database (demo county), Twilio token set, real intent model."""
+    settings = load_settings(
+        instance_path=tmp_path,
+        secret_key="s",
+        twilio_auth_token=TOKEN,
+        twilio_account_sid="AC" + "3" * 32,
+        twilio_from="+8612345",
+        public_url=PUBLIC,
+    )
+    clock = Clock(make_calendar(), OfficeHours.parse("08:30", "17:30", settings.zone))
+    services = Services(
+        settings, engine, make_session_factory(engine), fakeredis.FakeRedis(), clock
+    )
+    understanding.use_interpreter(project_model())
+    understanding.forget_gazetteer()
+    yield create_app(settings, services).test_client()
+    understanding.use_interpreter(None)
+    understanding.forget_gazetteer()
+
+
+def form(body: str, sid: str, sender: str = RESIDENT) -> dict[str, str]:
+    """The form fields Twilio posts for an inbound message."""
+    return {
+        "AccountSid": "AC" + "3" * 32,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "From": sender,
+        "To": "+8612345",
+        "Body": body,
+        "NumMedia": "0",
+    }
+
+
+def post(client: FlaskClient, fields: dict[str, str], url: str = URL, signature: str | None = None):  # type: ignore[no-untyped-def]
+    """POST as Twilio does: form-encoded, signed over the public URL."""
+    sig = (
+        signature
+        if signature is not None
+        else RequestValidator(TOKEN).compute_signature(url, fields)
+    )
+    return client.post(
+        "/twilio/sms",
+        data=urlencode(fields),
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": sig},
+    )
+
+
+def replies(response) -> list[str]:  # type: ignore[no-untyped-def]
+    """The <Message> texts of a TwiML answer."""
+    return re.findall(r"<Message>(.*?)</Message>", response.get_data(as_text=True), re.S)
+
+
+def count(session: Session, model: type) -> int:
+    """Rows of a model."""
+    session.expire_all()
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_missing_or_wrong_signature_is_refused(client: FlaskClient, demo_session: Session) -> None:
+    """No signature, a forged one, or one for other fields: 403 and nothing stored."""
+    fields = form("路灯坏了", "SM0001")
+    assert post(client, fields, signature="").status_code == 403
+    assert post(client, fields, signature="Zm9yZ2Vk").status_code == 403
+    other = RequestValidator(TOKEN).compute_signature(URL, {**fields, "Body": "别的"})
+    assert post(client, fields, signature=other).status_code == 403
+    assert count(demo_session, Message) == 0
+
+
+def test_signature_over_the_public_url_with_port_is_accepted(client: FlaskClient) -> None:
+    """Twilio sometimes signs the URL with :443; the SDK's validator accepts both forms."""
+    fields = form("你好", "SM0002")
+    signature = RequestValidator(TOKEN).compute_signature(
+        "https://12345.example.gov.cn:443/twilio/sms", fields
+    )
+    assert post(client, fields, signature=signature).status_code == 200
+
+
+def test_a_whole_conversation_ends_in_a_case_number(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """A resident reports a broken street light and, answering the bot, gets a receipt."""
+    answers = iter(["是", "东门社区", "1", "是的"])
+    text = "城关镇东门社区门口的路灯坏了一个星期了，晚上一片漆黑"
+    received: list[str] = []
+    for turn in range(5):
+        response = post(client, form(text, f"SM10{turn}"))
+        assert response.status_code == 200
+        received += replies(response)
+        demo_session.expire_all()
+        case = demo_session.scalars(select(Case)).first()
+        if case is not None:
+            break
+        text = next(answers)
+    assert case is not None, received
+    assert case.item_code == "infra_streetlight"
+    assert case.number in received[-1] or case.number in "".join(received)
+    contact = demo_session.scalars(select(Contact)).one()
+    assert contact.phone == RESIDENT and case.contact_id == contact.id
+
+
+def test_a_retried_webhook_changes_nothing(client: FlaskClient, demo_session: Session) -> None:
+    """The same MessageSid again: empty TwiML, no second reply, case or message."""
+    fields = form("东门社区的路灯不亮了", "SM2000")
+    first = post(client, fields)
+    assert replies(first)
+    messages = count(demo_session, Message)
+    cases = count(demo_session, Case)
+    again = post(client, fields)
+    assert again.status_code == 200 and replies(again) == []
+    assert count(demo_session, Message) == messages and count(demo_session, Case) == cases
+
+
+def test_whatsapp_messages_take_the_same_path(client: FlaskClient, demo_session: Session) -> None:
+    """From: whatsapp:+86… is recorded on the WhatsApp channel with the phone number."""
+    response = post(client, form("你好", "SM3000", sender=f"whatsapp:{RESIDENT}"))
+    assert response.status_code == 200 and replies(response)
+    inbound = demo_session.scalars(
+        select(Message).where(Message.direction == Direction.INBOUND)
+    ).one()
+    assert inbound.channel is Channel.WHATSAPP
+
+
+def test_opt_out_is_honoured(client: FlaskClient, demo_session: Session) -> None:
+    """退订 marks the address opted out."""
+    post(client, form("退订", "SM4000"))
+    demo_session.expire_all()
+    assert demo_session.scalars(select(Contact)).one().opted_out is True
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"Body": "hi"}, 400),  # no From, no MessageSid
+        ({"From": RESIDENT, "Body": "hi"}, 400),  # no MessageSid
+        ({"From": RESIDENT, "MessageSid": "SM5000", "Body": ""}, 200),  # empty body is a message
+        (
+            {"From": "not-a-number", "MessageSid": "SM5001", "Body": "hi"},
+            200,
+        ),  # kept, masked in logs
+    ],
+)
+def test_bad_input_gets_a_clear_answer(
+    client: FlaskClient, fields: dict[str, str], status: int
+) -> None:
+    """Missing fields are a 400; odd but valid messages are answered."""
+    assert post(client, fields).status_code == status
+
+
+def test_huge_and_odd_bodies_never_fail(client: FlaskClient, demo_session: Session) -> None:
+    """10,000 characters with control characters and mixed scripts: 200, stored."""
+    body = ("路灯\x00\x07坏了 الشارع ＡＢＣ😀" * 700)[:10_000]
+    assert post(client, form(body, "SM6000")).status_code == 200
+    assert count(demo_session, Message) >= 1
+
+
+def test_non_utf8_body_is_not_a_500(client: FlaskClient) -> None:
+    """A body that is not UTF-8 is refused or read, never a server error."""
+    raw = b"From=%2B8613900123456&MessageSid=SM7000&Body=%B7%BE%B5%C6"  # GBK bytes
+    response = client.post(
+        "/twilio/sms",
+        data=raw,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": "x"},
+    )
+    assert response.status_code in {400, 403}
+
+
+def test_delivery_status_callback_updates_the_message(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """Twilio's status callback moves an outbound message to delivered (or failed with code)."""
+    contact = Contact(kind="phone", address=RESIDENT, phone=RESIDENT)  # type: ignore[arg-type]
+    demo_session.add(contact)
+    demo_session.flush()
+    demo_session.add(
+        Message(
+            contact_id=contact.id,
+            direction=Direction.OUTBOUND,
+            channel=Channel.SMS,
+            body="x",
+            provider_id="SMout1",
+            status=MessageStatus.SENT,
+        )
+    )
+    demo_session.commit()
+    fields = {"MessageSid": "SMout1", "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC}/twilio/sms/status", fields)
+    response = client.post(
+        "/twilio/sms/status", data=fields, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 204
+    demo_session.expire_all()
+    message = demo_session.scalars(select(Message)).one()
+    assert message.status is MessageStatus.UNDELIVERED and message.error_code == "30003"
+
+
+def test_a_failing_bot_loses_nothing(client: FlaskClient, demo_session: Session) -> None:
+    """If understanding fails, Twilio gets 200 and the message waits, recorded, for recovery."""
+
+    class Broken:
+        def parse(self, text: str) -> dict[str, object]:
+            raise RuntimeError("model exploded")
+
+    understanding.use_interpreter(Broken())  # type: ignore[arg-type]
+    response = post(client, form("路灯坏了", "SM8000"))
+    assert response.status_code == 200 and replies(response) == []
+    demo_session.expire_all()
+    message = demo_session.scalars(select(Message)).one()
+    assert message.status is MessageStatus.RECEIVED and message.attempts == 1
