@@ -113,8 +113,11 @@ def prepare_database(services: Services) -> None:
     if settings.demo:
         with session_scope(services.sessions) as session:
             load_demo_county(session)
-    if not settings.rasa_url and ensure_model(settings.effective_nlu_model_path):
-        click.echo(f"trained the intent model into {settings.effective_nlu_model_path}")
+    model_path = settings.effective_nlu_model_path
+    if not settings.rasa_url and not model_path.exists():
+        click.echo("First start: training the intent model from intents/nlu (about a minute)…")
+        ensure_model(model_path)
+        click.echo(f"trained the intent model into {model_path}")
 
 
 def print_demo_banner(services: Services) -> None:
