@@ -7,8 +7,9 @@ with `kind`, a stable string the shell dispatches on and logs.
 Replies are not text but a key into ``intents/replies.yml`` with parameters; the shell renders
 them with `bot.texts.render`. A reply about a case the same step opens or reclassifies cannot
 know the case number or the deadline yet: it carries ``after="open_case"`` (or
-``"reclassify_case"``), and the shell fills its ``case_number`` and ``due`` parameters from the
-result of the nearest preceding effect of that kind (`bot.texts.fill_case`) before rendering.
+``"reclassify_case"``, ``"set_case_place"``), and the shell fills its ``case_number`` and
+``due`` parameters from the result of the nearest preceding effect of that kind
+(`bot.texts.fill_case`) before rendering.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ParamValue: TypeAlias = "str | int | Reply | tuple[Reply, ...]"
 
 AFTER_OPEN_CASE = "open_case"
 AFTER_RECLASSIFY_CASE = "reclassify_case"
+AFTER_SET_CASE_PLACE = "set_case_place"
 # The parameters the shell adds to a reply that has `after` set.
 CASE_PARAMS = ("case_number", "due")
 
@@ -111,6 +113,23 @@ class ReclassifyCase:
 
 
 @dataclass(frozen=True)
+class SetCasePlace:
+    """Give the place to a case the bot has just opened without it (or with a vaguer one).
+
+    The resident's own case `number` gets `area_id` (and its town); the shell routes it again
+    to that place's unit while nobody has started on it, and notes the place in its history.
+    """
+
+    kind: ClassVar[str] = "set_case_place"
+    number: str
+    area_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effect as JSON-ready data."""
+        return _as_dict(self)
+
+
+@dataclass(frozen=True)
 class RecordRating:
     """Record a survey answer (回访) on the national 好差评 scale.
 
@@ -174,7 +193,15 @@ class UpdateContact:
 
 
 Effect: TypeAlias = (
-    Reply | OpenCase | ReclassifyCase | RecordRating | HandOff | OptOut | OptIn | UpdateContact
+    Reply
+    | OpenCase
+    | ReclassifyCase
+    | RecordRating
+    | HandOff
+    | OptOut
+    | OptIn
+    | UpdateContact
+    | SetCasePlace
 )
 EFFECT_KINDS = tuple(
     kind.kind
@@ -187,6 +214,7 @@ EFFECT_KINDS = tuple(
         OptOut,
         OptIn,
         UpdateContact,
+        SetCasePlace,
     )
 )
 

@@ -8,6 +8,11 @@ a character, or get a homophone from their input method or from speech recogniti
 
 Bare two-character names are the riskiest: 东门 is a place but also part of 东门口, 城东门. They
 match only exactly, and only where a word can end (see `_BEFORE_BARE`, `_AFTER_BARE`).
+
+Residents writing English spell places in pinyin (Dongmen, Dong Men, Yugang community, Heping
+town, Hepingzhen): the names' toneless pinyin is indexed too and matched on whole Latin words,
+with an English or pinyin suffix word narrowing the level. `romanize` gives a name back in that
+form (东门社区 → Dongmen Community) for English replies.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from pypinyin import Style, pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 
 from bot.dates import read_small_number
 from bot.digits import to_ascii_digits
@@ -65,6 +70,51 @@ _AFTER_BARE = frozenset("的这那有了啊呢吗吧呀里边一附旁前后和�
 _MIN_FUZZY_CORE = 3  # one wrong character is tolerated in names of three or more characters
 _MIN_BARE_FUZZY_CORE = 4  # ... and without a suffix written after it, of four or more
 _MAX_READINGS = 16  # heteronym combinations tried per window (清溪 reads qing xi or qing qi)
+
+# Pinyin spellings: whole Latin words, joined across spaces, hyphens and apostrophes (Dong'ao).
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_PINYIN_JOINERS = frozenset(" -'’")
+_MAX_PINYIN_WORDS = 6
+_MIN_BARE_PINYIN = 5  # a lower-case bare spelling shorter than this could be an English word
+_BARE_PINYIN_CONFIDENCE = 0.8  # no level word after it: Dongmen rather than Dongmen village
+# Words after a pinyin name that say its level, in English or pinyin.
+_LATIN_SUFFIX_LEVELS: dict[str, str] = {
+    "town": "town",
+    "township": "town",
+    "subdistrict": "town",
+    "zhen": "town",
+    "xiang": "town",
+    "jiedao": "town",
+    "village": "village",
+    "community": "village",
+    "neighbourhood": "village",
+    "neighborhood": "village",
+    "cun": "village",
+    "shequ": "village",
+    "county": "county",
+    "xian": "county",
+    "grid": "grid",
+    "wangge": "grid",
+}
+# Pinyin suffixes written onto the name: Hepingzhen, Dongmencun.
+_ATTACHED_SUFFIXES = ("zhen", "xiang", "jiedao", "cun", "shequ", "xian")
+# English words for the suffixes of names, for `romanize`.
+_SUFFIX_WORDS: dict[str, str] = {
+    "街道办事处": "Subdistrict",
+    "街道办": "Subdistrict",
+    "街道": "Subdistrict",
+    "镇": "Town",
+    "乡": "Township",
+    "社区居民委员会": "Community",
+    "社区居委会": "Community",
+    "村民委员会": "Village",
+    "居民委员会": "Community",
+    "村委会": "Village",
+    "居委会": "Community",
+    "社区": "Community",
+    "村": "Village",
+    "县": "County",
+}
 MAX_CANDIDATES = 3  # a name shared by more areas than this is too vague to report
 
 
@@ -75,6 +125,7 @@ class MatchKind(enum.StrEnum):
     STEM = "stem"  # the name without its suffix, or with another one: 东门, 东门居委会
     HOMOPHONE = "homophone"  # same pinyin: 青溪村 for 清溪村
     FUZZY = "fuzzy"  # one character wrong: 清水弯村 for 清水湾村
+    PINYIN = "pinyin"  # written in pinyin, as English writers do: Dongmen, Heping town
 
 
 _CONFIDENCE = {
@@ -82,6 +133,7 @@ _CONFIDENCE = {
     MatchKind.STEM: 0.9,
     MatchKind.HOMOPHONE: 0.75,
     MatchKind.FUZZY: 0.7,
+    MatchKind.PINYIN: 0.85,
 }
 _BARE_PENALTY = 0.05  # no suffix written: 东门 rather than 东门社区
 
@@ -164,6 +216,11 @@ class AreaGazetteer:
                 for sound in _sounds(core):
                     self._sounds[sound].add(core)
                     self._sound_heads.add((sound[0], sound[1]))
+        self._spellings: dict[str, list[tuple[str, frozenset[int]]]] = defaultdict(list)
+        for core in self._cores:
+            if _is_han(core):
+                for spelling, breaks in _spellings(core):
+                    self._spellings[spelling].append((core, breaks))
         self._fuzzy_lengths = sorted({len(c) for c in self._cores if len(c) >= _MIN_FUZZY_CORE})
         self._sound_lengths = sorted({len(c) for c in self._cores if _is_han(c)})
 
@@ -214,6 +271,7 @@ class AreaGazetteer:
 
     def _candidates(self, text: str, normalised: str) -> Iterator[AreaMatch]:
         """Every way a stretch of the text can be read as an area name, overlaps included."""
+        yield from self._pinyin_matches(text)
         readings = [_char_sounds(c) for c in text]
         for start in range(len(text)):
             for length in self._lengths:
@@ -290,6 +348,65 @@ class AreaGazetteer:
                     text, normalised, start, end, cores, MatchKind.HOMOPHONE
                 )
 
+    def _pinyin_matches(self, text: str) -> Iterator[AreaMatch]:
+        """Names spelt in pinyin on whole Latin words: Dongmen, Dong Men, Heping town."""
+        if not self._spellings:
+            return
+        latin = list(_LATIN_WORD.finditer(text))
+        for first in range(len(latin)):
+            joined, breaks = "", []
+            for last in range(first, min(first + _MAX_PINYIN_WORDS, len(latin))):
+                word = latin[last]
+                if last > first:
+                    gap = text[latin[last - 1].end() : word.start()]
+                    if not gap or any(char not in _PINYIN_JOINERS for char in gap):
+                        break
+                    breaks.append(len(joined))
+                joined += word.group(0).lower()
+                yield from self._spelt(text, latin, first, last, joined, frozenset(breaks))
+
+    def _spelt(
+        self,
+        text: str,
+        latin: list[re.Match[str]],
+        first: int,
+        last: int,
+        joined: str,
+        breaks: frozenset[int],
+    ) -> Iterator[AreaMatch]:
+        """The areas the words latin[first:last+1] (joined, with their word breaks) spell."""
+        start, end = latin[first].start(), latin[last].end()
+        level: str | None = None
+        cores = self._spelt_cores(joined, breaks)
+        if not cores:  # a pinyin suffix written onto the name: Hepingzhen
+            for suffix in _ATTACHED_SUFFIXES:
+                stem = joined[: -len(suffix)]
+                if joined.endswith(suffix) and stem and all(b <= len(stem) for b in breaks):
+                    cores = self._spelt_cores(stem, frozenset(b for b in breaks if b < len(stem)))
+                    if cores:
+                        level = _LATIN_SUFFIX_LEVELS[suffix]
+                        break
+        if not cores:
+            return
+        if level is None and last + 1 < len(latin):
+            following = latin[last + 1]
+            gap = text[end : following.start()]
+            word = following.group(0).lower()
+            if word in _LATIN_SUFFIX_LEVELS and gap and set(gap) <= _PINYIN_JOINERS:
+                level, end = _LATIN_SUFFIX_LEVELS[word], following.end()
+        areas = [name.area for core in cores for name in self._cores[core]]
+        if level is not None:
+            areas = [a for a in areas if a.level == level]
+        elif len(joined) < _MIN_BARE_PINYIN and not text[start].isupper():
+            return  # a short lower-case word: more likely English than a place
+        if areas:
+            confidence = None if level is not None else _BARE_PINYIN_CONFIDENCE
+            yield self._match(text, start, end, areas, MatchKind.PINYIN, confidence)
+
+    def _spelt_cores(self, spelling: str, breaks: frozenset[int]) -> list[str]:
+        """The names with this pinyin spelling whose syllables the word breaks respect."""
+        return sorted({core for core, ends in self._spellings.get(spelling, ()) if breaks <= ends})
+
     def _apply_suffix(self, areas: list[AreaRow], suffix: re.Match[str]) -> list[AreaRow]:
         """Keep the areas the written suffix fits: 东澳镇 is the town, 东澳村 the village.
 
@@ -360,6 +477,45 @@ class AreaGazetteer:
     ) -> AreaMatch:
         unique = tuple(sorted(set(areas), key=lambda a: (_LEVEL_RANK.get(a.level, 9), a.id)))
         return AreaMatch(start, end, text[start:end], unique, confidence or _CONFIDENCE[kind], kind)
+
+
+def romanize(name: str) -> str:
+    """An area's name in pinyin with its suffix in English, for English replies (GSM-7).
+
+    >>> romanize("东门社区"), romanize("和平镇"), romanize("竹坑村第一网格")
+    ('Dongmen Community', 'Heping Town', 'Zhukeng Village Grid 1')
+    """
+    name = to_ascii_digits(name.strip())
+    grid = _GRID_SUFFIX.search(name)
+    if grid is not None:
+        number = read_small_number(grid.group("number"))
+        village = romanize(name[: grid.start()]) if grid.start() else ""
+        label = f"Grid {number}" if number is not None else "Grid"
+        return f"{village} {label}".strip()
+    if name.endswith("网格") and len(name) > 2:
+        return f"{_spell(name[:-2])} Grid"
+    for suffix in sorted(_SUFFIX_WORDS, key=len, reverse=True):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"{_spell(name[: -len(suffix)])} {_SUFFIX_WORDS[suffix]}"
+    return _spell(name)
+
+
+def _spell(text: str) -> str:
+    """Han characters as one capitalised pinyin word (东门 → Dongmen); other text kept."""
+    words = lazy_pinyin(text, style=Style.NORMAL, v_to_u=True, errors=lambda chars: f" {chars} ")
+    joined = "".join(words)
+    return " ".join(part[:1].upper() + part[1:] for part in joined.split())
+
+
+def _spellings(core: str) -> list[tuple[str, frozenset[int]]]:
+    """How a name may be spelt in pinyin (default reading; ü as v or u) and where its
+    syllables end, so that Dong Men matches 东门 but Don Gmen does not."""
+    syllables = [s.replace("ü", "v") for s in lazy_pinyin(core, style=Style.NORMAL)]
+    found = []
+    for variant in {tuple(syllables), tuple(s.replace("v", "u") for s in syllables)}:
+        ends = frozenset(itertools.accumulate(len(s) for s in variant))
+        found.append(("".join(variant), ends))
+    return found
 
 
 def _strip_suffix(name: str) -> tuple[str | None, bool]:

@@ -31,3 +31,15 @@ class DemoDataError(CasesError):
 
 class AppendOnlyError(CasesError):
     """Someone tried to change or delete a case event; the history is append-only."""
+
+
+class InvalidTokenError(CasesError):
+    """An API token that is missing, malformed, unknown or revoked."""
+
+
+class PermissionDeniedError(CasesError):
+    """A token lacks the permission (scope) or the area for what it asked."""
+
+
+class InvalidScopeError(CasesError):
+    """A token was asked for with a permission that does not exist."""

@@ -9,4 +9,5 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 bash scripts/services.sh
+bash scripts/browser.sh  # Debian chromium + CJK font for tests/browser
 exec .venv/bin/python -m pytest -n "${ZHITONG_TEST_WORKERS:-2}" "$@"

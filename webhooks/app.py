@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from cases.settings import Settings, ensure_secret_key, load_settings
-from webhooks import health, home
+from webhooks import api, console, exports, health, home, open311, public, simulator, sms
 from webhooks.extensions import Services, build_services, init_app
 
 
@@ -27,4 +27,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_app(app, services or build_services(settings))
     app.register_blueprint(health.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(sms.bp)
+    app.register_blueprint(simulator.bp)
+    api.init_app(app)
+    open311.init_app(app)
+    app.register_blueprint(exports.bp)
+    public.init_app(app)
+    console.init_app(app)
     return app

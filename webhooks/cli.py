@@ -147,7 +147,7 @@ def print_demo_banner(services: Services) -> None:
 def worker(ctx: click.Context, queues: tuple[str, ...], burst: bool) -> None:
     """Run an RQ worker with the scheduler on ZHITONG_REDIS_URL."""
     settings = settings_from(ctx)
-    if not settings.rasa_url:
+    if settings.uses_redis and not settings.rasa_url:  # without Redis run_worker explains
         ensure_model(settings.effective_nlu_model_path)
     run_worker(settings, list(queues), burst=burst)
 
@@ -352,7 +352,10 @@ def report(ctx: click.Context, period: str | None, out_dir: str | None, pdf: boo
 
     services = build_services(settings_from(ctx))
     ctx.call_on_close(services.close)
-    prepare_database(services)
+    if services.engine.dialect.name == "sqlite":
+        migrate.upgrade(services.engine)  # the laptop's own file, as `serve` does
+    elif migrate.current_revision(services.engine) not in migrate.heads():
+        raise CasesError("the database schema is not current: run `zhitong db upgrade` first")
     zone = services.clock.hours.zone
     now = dt.datetime.now(dt.UTC)
     chosen = period or previous_period(now, zone)

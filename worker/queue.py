@@ -46,6 +46,19 @@ POLICIES: dict[str, JobPolicy] = {
     "worker.delivery.deliver": JobPolicy(
         "default", timeout=60, retry=Retry(max=5, interval=[10, 30, 120, 600, 1800])
     ),
+    # Deadline sweep (every few minutes), its breach and late-签收 chunks, the morning digest.
+    "worker.sweeps.sweep_deadlines": JobPolicy(
+        "low", timeout=600, retry=Retry(max=2, interval=[30, 120])
+    ),
+    "worker.breach.handle_breaches": JobPolicy(
+        "default", timeout=600, retry=Retry(max=5, interval=[10, 60, 300, 900, 3600])
+    ),
+    "worker.breach.handle_unsigned": JobPolicy(
+        "default", timeout=600, retry=Retry(max=5, interval=[10, 60, 300, 900, 3600])
+    ),
+    "worker.digest.send_morning_digests": JobPolicy(
+        "low", timeout=600, retry=Retry(max=3, interval=[60, 300, 900])
+    ),
 }
 
 

@@ -133,7 +133,9 @@ def _handle(
     carrier = _Carrier(session, services, contact, conversation, message, now, synchronous)
     for effect in effects:
         carrier.carry_out(effect)
-    conversation.state = new_state.to_dict()
+    if carrier.opened:  # lets 回复0更正 name the case just opened
+        new_state = new_state.with_case_number(carrier.opened[-1])
+    conversation.state = {**new_state.to_dict(), **carrier.state_notes}
     conversation.language = new_state.language or conversation.language
     conversation.last_message_at = now
     message.status = MessageStatus.PROCESSED
@@ -233,6 +235,7 @@ class _Carrier:
         self.opened: list[str] = []
         self.reply_ids: list[int] = []
         self.last_case: dict[str, Case] = {}
+        self.state_notes: dict[str, str] = {}  # kept beside the dialogue state (hand-off reason)
 
     def carry_out(self, effect: Effect) -> None:
         handler = getattr(self, f"_{effect.kind}")
@@ -353,6 +356,30 @@ class _Carrier:
             self.contact.name = effect.name[:64]
         if effect.area_id is not None and self.session.get(Area, effect.area_id) is not None:
             self.contact.area_id = effect.area_id
+
+    def _set_case_place(self, effect: Effect) -> None:
+        """The place a resident gives right after the receipt: the case (and, while nobody
+        has started on it, its owning unit) moves there; the history notes it."""
+        from bot.effects import SetCasePlace
+
+        if not isinstance(effect, SetCasePlace):
+            return
+        case = self._own_case(effect.number)
+        area = self.session.get(Area, effect.area_id)
+        if case is None or area is None:
+            return
+        route = route_case(self.session, catalog().item(case.item_code), area)
+        case.area_id = area.id
+        case.town_id = route.town.id if route.town else None
+        unstarted = case.status in {CaseStatus.NEW, CaseStatus.ACCEPTED}
+        if unstarted and case.dispatched_at is None:
+            case.department_id = route.department.id
+            if not route.needs_review:
+                case.needs_review = False
+        context = ActionContext(self.now, self.services.clock, {"area_id": area.id})
+        note = f"群众补充地点：{area.name}"
+        self.session.add(perform(case, "note", self._resident(), context, note=note))
+        self.last_case[effect.kind] = case
 
     def _own_case(self, number: str) -> Case | None:
         return self.session.scalars(

@@ -16,6 +16,7 @@ from bot.dialogue.state import PENDING_STAGES, DialogueState, Draft, LastCase, S
 from bot.effects import (
     AFTER_OPEN_CASE,
     AFTER_RECLASSIFY_CASE,
+    AFTER_SET_CASE_PLACE,
     Effect,
     HandOff,
     HandOffReason,
@@ -26,9 +27,10 @@ from bot.effects import (
     ReclassifyCase,
     RecordRating,
     Reply,
+    SetCasePlace,
     UpdateContact,
 )
-from bot.gazetteer import AreaRow
+from bot.gazetteer import AreaRow, romanize
 from bot.texts import moment_reply
 from intents.catalog import CatalogItem
 
@@ -80,11 +82,19 @@ class Turn:
         return None if area_id is None else self.context.gazetteer.get(area_id)
 
     def area_label(self, area_id: int) -> str:
-        """An area's name with its town in front (东澳镇东门村), as residents tell them apart."""
+        """An area's name with its town in front (东澳镇东门村), as residents tell them apart.
+
+        In English, in pinyin with the town after it (Dongmen Village, Dongao Town): a Chinese
+        character would make an English SMS take UCS-2's shorter segments.
+        """
         area = self.area(area_id)
         if area is None:
             return str(area_id)
         town = self.town_of(area_id)
+        if self.language == "en":
+            if town is None or town.id == area.id or area.name.startswith(town.name):
+                return romanize(area.name)
+            return f"{romanize(area.name)}, {romanize(town.name)}"
         if town is None or town.id == area.id or area.name.startswith(town.name):
             return area.name
         return town.name + area.name
@@ -281,7 +291,7 @@ def read_name(turn: Turn) -> str | None:
     if words.is_bare_name(leftover):
         return leftover
     if turn.language == "en":
-        return words.english_name(reading.text)
+        return words.english_name(reading.without_places())
     return None
 
 
@@ -694,7 +704,7 @@ def proxy_details(turn: Turn, draft: Draft, tries: int = 0) -> Outcome:
     if not name and village is None:
         reply = turn.reply("ask_details")
     elif village is None and town is not None and town.level == "town":
-        reply = turn.reply("ask_village_in_town", place=town.name)
+        reply = turn.reply("ask_village_in_town", place=turn.area_label(town.id))
     elif village is None:
         reply = turn.reply("ask_village")
     else:
@@ -751,7 +761,7 @@ def continue_report(turn: Turn, draft: Draft, tries: int = 0) -> Outcome:
         reply = turn.reply("choose_place", choices=_place_choices(turn, draft.area_options))
         return _at(turn, Stage.CHOOSE_PLACE, draft, reply, tries=tries)
     if area is not None:
-        reply = turn.reply("ask_village_in_town", place=area.name)
+        reply = turn.reply("ask_village_in_town", place=turn.area_label(area.id))
         return _at(turn, Stage.ASK_PLACE, draft, reply, tries=tries)
     known = turn.context.area_id
     if turn.area(known) is not None and known is not None and draft.suggested_area_id != known:
@@ -868,6 +878,7 @@ def _open_case(turn: Turn, draft: Draft, *, urgent: bool = False) -> Outcome:
         alternatives=tuple(c for c in draft.alternatives if c != item.code),
         opened_at=turn.context.now,
         urgent=urgent,
+        area_id=draft.area_id,
     )
     state = replace(turn.state.idle(), stage=Stage.AFTER_RECEIPT, last_case=last)
     return state, effects
@@ -968,6 +979,125 @@ def _reclassify(turn: Turn, code: str) -> Outcome:
     ]
     state = replace(turn.state.idle(), last_case=replace(last, item_code=code))
     return state, effects
+
+
+# --- a place right after a receipt: the case just opened gets it ----------------------------
+
+
+def case_place(turn: Turn) -> tuple[str, int] | None:
+    """The case just opened and the place for it, when the message is only a place (和平镇,
+    在渔港社区那边); None otherwise, or when the place is ambiguous or the case unknown."""
+    last = turn.state.last_case
+    reading = turn.reading
+    if last is None or not reading.areas or reading.name is not None:
+        return None
+    if not words.only_place_words(words.squeeze(reading.without_places())):
+        return None
+    area_id, options = read_place(turn)
+    town = turn.town_of(last.area_id)
+    if area_id is None and town is not None:  # a shared name: the one in the case's town
+        near = [i for i in options if (t := turn.town_of(i)) is not None and t.id == town.id]
+        area_id = near[0] if len(near) == 1 else None
+    number = last.number or _recent_case_number(turn, last)
+    if area_id is None or number is None:
+        return None
+    if last.area_id is not None and area_id in _above(turn, last.area_id):
+        area_id = last.area_id  # 东澳镇 for a case already in 渔港社区: keep the finer place
+    return number, area_id
+
+
+def _above(turn: Turn, area_id: int) -> set[int]:
+    """The area and every area above it."""
+    return {area_id} | {row.id for row in turn.context.gazetteer.ancestors(area_id)}
+
+
+def set_case_place(turn: Turn) -> Outcome:
+    """和平镇 right after a receipt: the place of the case just opened, not a new request."""
+    found = case_place(turn)
+    last = turn.state.last_case
+    if found is None or last is None:  # the machine only sends CASE_PLACE when one is found
+        return show_menu(turn)
+    number, area_id = found
+    effects: list[Effect] = [
+        SetCasePlace(number=number, area_id=area_id),
+        turn.reply("case_place_set", after=AFTER_SET_CASE_PLACE, place=turn.area_label(area_id)),
+    ]
+    last = replace(last, number=number, area_id=area_id)
+    return replace(turn.state, last_case=last, tries=0), effects
+
+
+# --- a resident who says who and where they are ---------------------------------------------
+
+# Words that make a place the resident's home rather than where something happened.
+_HOME = ("住", "家在", "我家", "我是", "ilive", "imfrom", "iamfrom", "livein", "myhome")
+
+
+def introduction(turn: Turn) -> tuple[str | None, int | None] | None:
+    """A message that only introduces the resident: 我叫王秀英，住在渔港社区 → (name, area).
+
+    Either a name (我叫…, "my name is …") or a home (住在…, "I live in …") must be given; any
+    other words make it something else. None when it is no introduction.
+    """
+    reading = turn.reading
+    rest = words.squeeze(reading.without_places(names=True))
+    name: str | None = None
+    if reading.name is not None and len(reading.name) >= 2:
+        name = reading.name[: policy.MAX_NAME_CHARS]
+    elif turn.language == "en" and words.introduces_self_in_english(reading.text):
+        name = words.english_name(reading.without_places())
+        if name is not None:
+            rest = rest.replace(words.squeeze(name), "", 1)
+    elif reading.name is not None:
+        return None  # 我姓王: a surname alone is not enough to greet by
+    area_id, _ = read_place(turn) if reading.areas else (None, ())
+    home = area_id is not None and any(word in rest for word in _HOME)
+    if name is None and not home:
+        return None
+    if not words.only_introduction_words(rest):
+        return None
+    return name, area_id
+
+
+def introduce(turn: Turn) -> Outcome:
+    """我叫王秀英，住在东澳镇渔港社区: remember name and home, and ask what they need."""
+    found = introduction(turn)
+    if found is None:  # the machine only sends INTRODUCE for an introduction
+        return show_menu(turn)
+    name, area_id = found
+    new_name = name if name is not None and name != turn.context.contact_name else None
+    new_area = area_id if area_id is not None and area_id != turn.context.area_id else None
+    effects: list[Effect] = []
+    if new_name is not None or new_area is not None:
+        effects.append(UpdateContact(name=new_name, area_id=new_area))
+    if name is not None and area_id is not None:
+        reply = turn.reply("introduced_with_place", name=name, place=turn.area_label(area_id))
+    elif name is not None:
+        reply = turn.reply("introduced", name=name)
+    else:
+        assert area_id is not None
+        reply = turn.reply("introduced_place", place=turn.area_label(area_id))
+    return _idle(turn, *effects, reply)
+
+
+def only_a_place(turn: Turn) -> int | None:
+    """The one place a message names when it says nothing else (和平镇, 在西街社区那边)."""
+    reading = turn.reading
+    if not reading.areas or reading.name is not None:
+        return None
+    if not words.only_place_words(words.squeeze(reading.without_places())):
+        return None
+    area_id, _ = read_place(turn)
+    return area_id
+
+
+def describe_at_place(turn: Turn) -> Outcome:
+    """A place and nothing else, with nothing pending: keep it and ask what the matter is."""
+    area_id = only_a_place(turn)
+    if area_id is None:  # the machine only sends PLACE in idle for one place
+        return show_menu(turn)
+    draft = Draft(area_id=area_id).with_words(turn.reading.raw)
+    reply = turn.reply("describe_at_place", place=turn.area_label(area_id))
+    return _at(turn, Stage.DESCRIBE, draft, reply)
 
 
 # --- survey (回访, 好差评) -------------------------------------------------------------------

@@ -64,6 +64,8 @@ class Event(enum.StrEnum):
     DETAILS = "details"  # a name and/or a village
     CANCEL = "cancel"  # 算了
     CORRECTION = "correction"  # 0 / 不对 right after a receipt
+    CASE_PLACE = "case_place"  # only a place, right after a receipt: where the case is
+    INTRODUCE = "introduce"  # only a name and/or a home: 我叫王秀英，住在渔港社区
     UNCLEAR = "unclear"  # not an answer to the pending question
 
 
@@ -94,6 +96,10 @@ TRANSITIONS: dict[tuple[Stage | _Any, Event | _Any], Handler] = {
     (Stage.IDLE, Event.QUESTION): h.start_request,
     (Stage.IDLE, Event.SERVICE): h.start_request,
     (Stage.IDLE, Event.CONCERN): h.start_request,
+    (Stage.IDLE, Event.INTRODUCE): h.introduce,
+    (Stage.IDLE, Event.PLACE): h.describe_at_place,
+    (Stage.IDLE, Event.CORRECTION): h.start_correction,  # a few minutes after a receipt
+    (Stage.IDLE, Event.CASE_PLACE): h.set_case_place,
     (Stage.IDLE, Event.OTHER): h.show_menu,
     (Stage.IDLE, ANY): h.show_menu,
     # the help menu
@@ -138,6 +144,7 @@ TRANSITIONS: dict[tuple[Stage | _Any, Event | _Any], Handler] = {
     (Stage.AFTER_ANSWER, ANY): h.show_menu,
     # after a receipt: 0 / 不对 corrects the item
     (Stage.AFTER_RECEIPT, Event.CORRECTION): h.start_correction,
+    (Stage.AFTER_RECEIPT, Event.CASE_PLACE): h.set_case_place,
     (Stage.AFTER_RECEIPT, ANY): h.show_menu,
     (Stage.CHOOSE_CORRECTION, Event.CHOICE): h.reclassify_chosen,
     (Stage.CHOOSE_CORRECTION, Event.REDESCRIBE): h.reclassify_described,
@@ -184,6 +191,8 @@ def step(
     if event is None:  # an offer lapsed: read the message as if nothing were pending
         turn = replace(turn, state=_leave(turn.state))
         event = classify_idle(turn)
+    if event in _NEW_REQUEST_EVENTS:  # the case before can no longer be corrected with 0
+        turn = replace(turn, state=_close_correction(turn.state))
     new_state, effects = handler_for(turn.state.stage, event)(turn)
     return replace(new_state, language=language, updated_at=context.now), effects
 
@@ -201,7 +210,10 @@ def classify(turn: Turn) -> Event | None:
         return Event.OPT_IN if words.is_opt_in(compact) else Event.OPTED_OUT
     if reading.empty:
         return Event.EMPTY
-    if words.asks_for_person(compact) or _command(reading, "request_human"):
+    if words.asks_for_person(compact):
+        return Event.HUMAN
+    # 我要代办 answering an offer is a yes, whatever the NLU's request_human says.
+    if _command(reading, "request_human") and not (stage in _OFFERS and _accepts(turn)):
         return Event.HUMAN
     if reading.urgent_item is not None:
         return Event.URGENT
@@ -221,6 +233,11 @@ def classify(turn: Turn) -> Event | None:
 def classify_idle(turn: Turn) -> Event:
     """The event a message is with nothing pending: a survey answer, a request, small talk."""
     reading, context = turn.reading, turn.context
+    if _correction_open(turn):
+        if words.is_correction(reading.compact):
+            return Event.CORRECTION
+        if h.case_place(turn) is not None:
+            return Event.CASE_PLACE
     survey = context.pending_survey
     if survey is not None and survey not in turn.state.dropped_surveys:
         if reading.rating is not None:
@@ -235,6 +252,10 @@ def _general(turn: Turn) -> Event:
     compact = reading.compact
     if compact in words.STATUS_WORDS or reading.meta("check_status", policy.META_MIN):
         return Event.CHECK_STATUS
+    if h.introduction(turn) is not None:
+        return Event.INTRODUCE
+    if h.only_a_place(turn) is not None:
+        return Event.PLACE
     top = reading.top_item
     if top is not None and reading.intent == top.code:
         return _request_event(turn)
@@ -286,6 +307,24 @@ def _command(reading: Reading, intent: str) -> bool:
     )
 
 
+def _accepts(turn: Turn) -> bool:
+    """Takes up the pending offer: 是, 要, 帮我代办, 好的帮我办一下; 帮我办低保 for that item."""
+    reading = turn.reading
+    if reading.accepts or reading.choice == 1:
+        return True
+    return words.asks_to_have_it_done(reading.compact) and not _new_request(turn)
+
+
+def _correction_open(turn: Turn) -> bool:
+    """Whether the case opened last may still be corrected (or given its place) from idle."""
+    last = turn.state.last_case
+    return (
+        last is not None
+        and last.correctable
+        and not older_than(last.opened_at, turn.context.now, policy.CORRECTION_WINDOW)
+    )
+
+
 def _cancel(reading: Reading) -> bool:
     return reading.compact in words.CANCEL_WORDS
 
@@ -310,7 +349,7 @@ def _expect_confirm(turn: Turn) -> Event | None:
     reading = turn.reading
     offered = turn.draft.candidates[0] if turn.draft.candidates else None
     top = reading.item_at_least(policy.CONFIRM_BELOW)
-    if reading.yes or reading.choice == 1:
+    if _accepts(turn):
         return Event.AFFIRM
     if top is not None and top.code != offered:
         return Event.REDESCRIBE
@@ -344,7 +383,7 @@ def _expect_place(turn: Turn) -> Event | None:
         return Event.PLACE
     if reading.compact in words.SKIP_WORDS:
         return Event.SKIP
-    if (reading.yes or reading.choice == 1) and turn.draft.suggested_area_id is not None:
+    if _accepts(turn) and turn.draft.suggested_area_id is not None:
         return Event.AFFIRM
     if reading.no:
         return Event.DENY
@@ -370,7 +409,7 @@ def _expect_choose_place(turn: Turn) -> Event | None:
 
 def _expect_offer_proxy(turn: Turn) -> Event | None:
     reading = turn.reading
-    if reading.yes or reading.choice == 1:
+    if _accepts(turn):
         return Event.AFFIRM
     if reading.no or reading.choice == 2:
         return Event.DENY
@@ -398,7 +437,7 @@ def _expect_details(turn: Turn) -> Event | None:
 
 def _expect_after_answer(turn: Turn) -> Event | None:
     reading = turn.reading
-    if reading.yes or reading.choice == 1:
+    if _accepts(turn):
         return Event.AFFIRM
     if reading.no or reading.choice == 2 or _cancel(reading):
         return Event.DENY
@@ -413,6 +452,8 @@ def _expect_after_receipt(turn: Turn) -> Event | None:
         return Event.CORRECTION
     if reading.meta("deny", policy.CONFIRM_BELOW) and len(reading.compact) <= policy.SHORT_MESSAGE:
         return Event.CORRECTION
+    if h.case_place(turn) is not None:
+        return Event.CASE_PLACE
     return None
 
 
@@ -456,7 +497,30 @@ _EXPECTATIONS: dict[Stage, Callable[[Turn], Event | None]] = {
 }
 
 
+# Stages that offer something a yes takes up (the NLU's request_human does not override it).
+_OFFERS = frozenset({Stage.CONFIRM_ITEM, Stage.ASK_PLACE, Stage.OFFER_PROXY, Stage.AFTER_ANSWER})
+# Events that begin a new request: the case before can no longer be corrected.
+_NEW_REQUEST_EVENTS = frozenset(
+    {
+        Event.QUESTION,
+        Event.SERVICE,
+        Event.CONCERN,
+        Event.NEW_REQUEST,
+        Event.MENU_CHOICE,
+        Event.INTRODUCE,
+        Event.PLACE,
+    }
+)
+
+
 # --- keeping the state sound ---------------------------------------------------------------
+
+
+def _close_correction(state: DialogueState) -> DialogueState:
+    last = state.last_case
+    if last is None or not last.correctable:
+        return state
+    return replace(state, last_case=replace(last, correctable=False))
 
 
 def _leave(state: DialogueState) -> DialogueState:
@@ -499,6 +563,12 @@ def _sanitise(state: DialogueState, context: Context) -> DialogueState:
     last = state.last_case
     if last is not None and last.item_code not in codes:
         last = None
+    if (
+        last is not None
+        and last.area_id is not None
+        and context.gazetteer.get(last.area_id) is None
+    ):
+        last = replace(last, area_id=None)
     state = replace(state, draft=draft, last_case=last, tries=max(0, min(state.tries, 9)))
     if draft.item_code is not None and draft.item_code not in codes:
         return state.idle()

@@ -44,6 +44,9 @@ MAX_LISTED_CASES = 3
 PENDING_TTL = dt.timedelta(hours=24)
 # Offers (help menu, FAQ follow-up, correction after a receipt, survey retry) last this long.
 SOFT_TTL = dt.timedelta(hours=2)
+# After a receipt, 0 / 不对 still corrects the case (and a place on its own still completes
+# it) this long, even after a word in between (是, 谢谢), until a new request begins.
+CORRECTION_WINDOW = dt.timedelta(minutes=10)
 # More danger words this soon after an emergency was opened are news about it, not a new one.
 URGENT_FOLLOW_UP = dt.timedelta(hours=2)
 # An opted-out resident is told how to opt back in at most this often.

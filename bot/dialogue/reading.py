@@ -70,6 +70,8 @@ class Reading:
     name: str | None
     case_numbers: tuple[str, ...]
     entity_spans: tuple[tuple[int, int], ...]
+    area_spans: tuple[tuple[int, int], ...] = ()
+    name_spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -123,21 +125,35 @@ class Reading:
         )
 
     @property
+    def accepts(self) -> bool:
+        """Takes up an offer: a yes, or a request to have it done (帮我代办, 好的帮我办一下)."""
+        return self.yes or words.accepts_offer(self.compact)
+
+    @property
     def no(self) -> bool:
         """A no (不是, 不用) — the word, or the NLU's deny."""
         return self.compact in words.NO_WORDS or (self.meta("deny", 0.6) and len(self.compact) <= 8)
 
+    def without_places(self, *, names: bool = False) -> str:
+        """The (normalised) message with its places (and, if asked, names) cut out; each cut
+        leaves a comma, so that the words on either side stay apart."""
+        spans = (*self.area_spans, *(self.name_spans if names else ()))
+        return ", ".join(self._pieces(spans))
+
     def leftover(self) -> str:
         """The message without its entities (places, numbers, names' triggers) and fillers."""
+        rest = words.squeeze(" ".join(self._pieces(self.entity_spans)))
+        return _FILLERS.sub("", rest)
+
+    def _pieces(self, spans: tuple[tuple[int, int], ...]) -> list[str]:
         analysed = self.text[:MAX_ANALYSED_CHARS]
         pieces, position = [], 0
-        for start, end in sorted(self.entity_spans):
+        for start, end in sorted(spans):
             if start >= position:
                 pieces.append(analysed[position:start])
                 position = end
         pieces.append(analysed[position:])
-        rest = words.squeeze(" ".join(pieces))
-        return _FILLERS.sub("", rest)
+        return pieces
 
 
 _FILLERS = re.compile(r"^(我叫|我是|我姓|姓名是?|名字是?|叫我|本人)|(村民|的)$")
@@ -170,6 +186,8 @@ def read(message: Inbound, context: Context) -> Reading:
         name=names[0] if names else _parse_name(parse),
         case_numbers=case_numbers,
         entity_spans=tuple((e.start, e.end) for e in found),
+        area_spans=tuple((e.start, e.end) for e in found if e.entity == entity_kinds.AREA),
+        name_spans=tuple((e.start, e.end) for e in found if e.entity == entity_kinds.NAME),
     )
 
 

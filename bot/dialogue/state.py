@@ -108,6 +108,8 @@ class LastCase:
         alternatives: the other items the classifier considered.
         opened_at: when the step that opened it ran.
         urgent: it was opened as an emergency.
+        area_id: the place it was opened with (or given right after), None when unknown.
+        correctable: 0 / 不对 may still correct it; a new request closes this for good.
     """
 
     number: str | None
@@ -115,6 +117,8 @@ class LastCase:
     alternatives: tuple[str, ...]
     opened_at: dt.datetime
     urgent: bool = False
+    area_id: int | None = None
+    correctable: bool = True
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,8 @@ class DialogueState:
                 "alternatives": list(last.alternatives),
                 "opened_at": _time_out(last.opened_at),
                 "urgent": last.urgent,
+                "area_id": last.area_id,
+                "correctable": last.correctable,
             },
             "survey_retry": self.survey_retry,
             "dropped_surveys": list(self.dropped_surveys),
@@ -236,6 +242,8 @@ def _read_state(data: Mapping[str, Any]) -> DialogueState:
             alternatives=_get(last_data, "alternatives", _texts, ()),
             opened_at=_time(last_data.get("opened_at")),
             urgent=_get(last_data, "urgent", _boolean, False),
+            area_id=_get(last_data, "area_id", _optional(_integer), None),
+            correctable=_get(last_data, "correctable", _boolean, True),
         )
     return DialogueState(
         stage=Stage(_get(data, "stage", _text, Stage.IDLE.value)),

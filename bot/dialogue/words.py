@@ -63,6 +63,26 @@ CANCEL_WORDS = frozenset(
     {"算了", "不用了", "不办了", "没事了", "没事", "取消", "不说了", "不弄了", "不要了"}
     | {"nevermind", "forgetit", "nomatter", "dontbother"}
 )
+# "Do it for me" answering an offer (要代办请回复1, 您说的是…吗): the yes words, or a request to
+# have it done — 帮我代办, 代办, 帮我办, 好的帮我办一下, 麻烦帮我反映一下. Negations never match.
+_ACCEPT = re.compile(
+    r"(?:好的?|好啊|好吧|行|行的|可以|嗯+|恩|是的?|对|要的?|需要|那就|那|ok|okay)?"
+    r"(?:请|麻烦(?:你|您)?|我要|我想|我需要|要|需要|想|就)?"
+    r"(?:帮我们?|帮忙|替我|给我|帮)?"
+    r"(?:代办|代理|办理|办|反映|上报|登记|报上去|处理|申请)"
+    r"(?:一下|下)?(?:吧|呀|啊|哈|呗|了)?"
+    r"(?:谢谢(?:你|您)?|麻烦(?:你|您)?了|辛苦了)?"
+    r"|(?:yes|yeah|yep|ok|okay|sure)?(?:please)?"
+    r"(?:goahead|doit|doitforme|pleasedoit|dothat|applyforme|helpme|helpmeapply|pleasedo|"
+    r"reportit|registerit|iwantitdone|iwantto|havethemdoit|havetheagentdoit|yesplease)"
+    r"(?:forme)?(?:please|thanks|thankyou)?"
+)
+# The same request at the start of a longer message about the offered item: 帮我办低保.
+_ACCEPT_START = re.compile(
+    r"(?:好的?|行|可以|要|需要|那就|那)?(?:请|麻烦(?:你|您)?|我要|我想)?"
+    r"(?:帮我们?|帮忙|替我)(?:代办|办理|办|反映|上报|登记|申请)"
+)
+
 CORRECTION_WORDS = frozenset(
     {"0", "回复0", "0更正", "更正", "不对", "错了", "分类错了", "分错了", "不是这个", "弄错了"}
     | {"搞错了", "不是这个事", "不是这个问题", "类别不对", "分类不对", "wrong", "notright"}
@@ -267,6 +287,16 @@ def is_correction(text: str) -> bool:
     return text in CORRECTION_WORDS or text.startswith(_CORRECTION_START)
 
 
+def accepts_offer(text: str) -> bool:
+    """Whether a reply (compact) takes up an offer: 是, 要, 可以 … or 帮我代办, 好的帮我办一下."""
+    return text in YES_WORDS or _ACCEPT.fullmatch(text) is not None
+
+
+def asks_to_have_it_done(text: str) -> bool:
+    """Whether a message (compact) begins by asking for it to be done: 帮我办低保, 帮我代办."""
+    return _ACCEPT_START.match(text) is not None
+
+
 def read_choice(text: str) -> int | None:
     """The number a reply (compact) picks: 1, ①, 一, 第二个, two; 0 for "none"; else None."""
     match = _CHOICE.fullmatch(text)
@@ -342,10 +372,48 @@ def is_bare_name(text: str) -> bool:
     return not _NOT_A_NAME.search(text)
 
 
+# What a message that only says where may hold besides the place: 在, 住在, 这边, the.
+_PLACE_FILLER = (
+    r"(?:就|也|还|是|我|我家|家|现|目前|现在|都)*(?:住在|住|在|位于|家住|就在|是在)"
+    r"|地点|位置|地址|地方|具体|是|这边|那边|这里|那里|这儿|那儿|附近|旁边|一带|那块|那一块"
+    r"|的|啊|呀|呢|哦|了|嗯|哈|吧|呐|喔|噢"
+    r"|its|itis|it|is|in|at|near|the|place|location|address|area|here|there|i|live|im"
+    r"|from|of|names"
+)
+_ONLY_PLACE_FILLERS = re.compile(f"(?:{_PLACE_FILLER})*")
+# What an introduction (我叫王秀英，住在渔港社区) may hold besides a name and a place.
+_ONLY_INTRO_FILLERS = re.compile(
+    f"(?:你好|您好|喂|我叫|我是|我姓|叫我|姓名是?|名字是?|我的名字是?|本人|村民|居民|人|"
+    f"hi|hello|my|name|am|and|this|call|me|{_PLACE_FILLER})*"
+)
+_MAX_FILLER_CHARS = 24
+
+
+def only_place_words(leftover: str) -> bool:
+    """Whether what is left of a message without its places (compact) says nothing more:
+    在, 就在那边, "it is in"."""
+    return len(leftover) <= _MAX_FILLER_CHARS and bool(_ONLY_PLACE_FILLERS.fullmatch(leftover))
+
+
+def only_introduction_words(leftover: str) -> bool:
+    """Whether what is left of a message without its name and places (compact) is only the
+    words of an introduction: 我叫, 住在, "my name is", "I live in"."""
+    return len(leftover) <= _MAX_FILLER_CHARS and bool(_ONLY_INTRO_FILLERS.fullmatch(leftover))
+
+
+def introduces_self_in_english(normalised: str) -> bool:
+    """Whether an English message says the writer's name: "my name is", "I am", "this is"."""
+    return _ENGLISH_INTRO.search(normalised.lower()) is not None
+
+
+_ENGLISH_INTRO = re.compile(r"\b(my name is|my name's|i am|i'm|this is|call me|name:)")
+
+
 def english_name(normalised: str) -> str | None:
     """A name in an English reply ("My name is Li Wei, Dongmen village"), title-cased."""
     for segment in _SEGMENT.split(normalised):
         candidate = _NAME_PREFIX.sub("", segment.strip().lower()).strip()
+        candidate = _NAME_END.sub("", candidate).strip()
         if (
             _LATIN_NAME.fullmatch(candidate)
             and not _PLACE_WORD.search(candidate)
@@ -356,6 +424,8 @@ def english_name(normalised: str) -> str | None:
 
 
 _SEGMENT = re.compile(r"[,;，；、\n]|\band\b")
+# Where a name stops and the place begins: "Li Wei from Dongmen".
+_NAME_END = re.compile(r"\b(?:from|in|at|living|live|of)\b.*")
 _NAME_PREFIX = re.compile(r"^(my name is|my name's|name|i am|i'm|im|this is|it's|call me)\b:?")
 _LATIN_NAME = re.compile(r"[a-z]{2,20}( [a-z]{1,20}){0,3}")
 _PLACE_WORD = re.compile(

@@ -197,6 +197,22 @@ class AccountabilityEntry(Base):
     __table_args__ = (Index("ix_accountability_department_at", "department_id", "at"),)
 
 
+class NluCorrection(Base):
+    """A case an agent reclassified: its text and both intents, kept for the next NLU training."""
+
+    __tablename__ = "nlu_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    old_intent: Mapped[str] = mapped_column(String(64))
+    new_intent: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_nlu_corrections_created_at", "created_at"),)
+
+
 class CaseNumberCounter(Base):
     """The last sequence number handed out for one day (see `cases.numbers`)."""
 

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from cases.migrate import heads
 from tests.conftest import POSTGRES_ADMIN_URL
+from tests.fixtures.nlu import project_model_path
 from webhooks.cli import main
 
 
@@ -142,7 +143,11 @@ def free_port() -> int:
 def test_serve_runs_with_demo_data_and_healthz_green(tmp_path: Path) -> None:
     """`zhitong serve --demo` in a fresh folder serves /healthz green within seconds."""
     port = free_port()
-    env = {**os.environ, "ZHITONG_INSTANCE_PATH": str(tmp_path / "instance")}
+    env = {
+        **os.environ,
+        "ZHITONG_INSTANCE_PATH": str(tmp_path / "instance"),
+        "ZHITONG_NLU_MODEL_PATH": str(project_model_path()),  # trained once per machine
+    }
     env.pop("ZHITONG_DATABASE_URL", None)
     env.pop("ZHITONG_REDIS_URL", None)
     process = subprocess.Popen(

@@ -242,3 +242,31 @@ def test_a_failing_bot_loses_nothing(client: FlaskClient, demo_session: Session)
     demo_session.expire_all()
     message = demo_session.scalars(select(Message)).one()
     assert message.status is MessageStatus.RECEIVED and message.attempts == 1
+
+
+def test_a_place_sent_right_after_an_urgent_receipt_goes_to_that_case(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """水管爆了 opens an urgent case without a place; 和平镇 next gives it its place and unit."""
+    from cases.models import Area, CaseEvent, Department
+
+    first = post(client, form("水管爆了，到处是水", "SM9000"))
+    assert first.status_code == 200 and "【紧急】" in "".join(replies(first))
+    demo_session.expire_all()
+    case = demo_session.scalars(select(Case)).one()
+    assert case.area_id is None and case.urgent
+    second = post(client, form("和平镇", "SM9001"))
+    assert second.status_code == 200
+    [answer] = replies(second)
+    assert answer.startswith("已补充地点：和平镇") and case.number in answer
+    demo_session.expire_all()
+    assert count(demo_session, Case) == 1
+    case = demo_session.scalars(select(Case)).one()
+    town = demo_session.scalars(select(Area).where(Area.name == "和平镇")).one()
+    assert (case.area_id, case.town_id) == (town.id, town.id)
+    unit = demo_session.get(Department, case.department_id)
+    assert unit is not None and unit.area_id == town.id  # routed to the town, not the desk
+    notes = demo_session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "note")
+    ).all()
+    assert [note.note for note in notes] == ["群众补充地点：和平镇"]

@@ -1,0 +1,56 @@
+"""Rate limits per token for the machine interfaces (Flask-Limiter).
+
+Embedded mode counts in memory; with ZHITONG_REDIS_URL the counts live in Redis, shared by every
+web process. The REST API and Open311 share one Limiter per app, beside the console's login
+limiter (which limits by address, not by token).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app
+from flask_limiter import Limiter
+
+from webhooks.api.auth import rate_key
+from webhooks.extensions import Services
+
+DEFAULT_RATE_LIMIT = "120 per minute"
+_MARK = "_zhitong_limited_blueprints"
+_LIMITER = "zhitong_api_limiter"
+
+
+def storage_uri(services: Services) -> str:
+    """Where the limiter counts: Redis when configured, else this process's memory."""
+    url = services.settings.redis_url
+    if not url:
+        return "memory://"
+    return "redis+unix://" + url.removeprefix("unix://") if url.startswith("unix://") else url
+
+
+def app_limiter(app: Flask, services: Services) -> Limiter:
+    """The app's Limiter for the machine interfaces: made once per app, on the right storage."""
+    existing = app.extensions.get(_LIMITER)
+    if existing is None:
+        existing = Limiter(
+            rate_key,
+            app=app,
+            storage_uri=storage_uri(services),
+            strategy="moving-window",
+            headers_enabled=True,
+            key_prefix="zhitong-api",
+            default_limits=[],
+        )
+        app.extensions[_LIMITER] = existing
+    return existing
+
+
+def limit_blueprint(limiter: Limiter, blueprint: Blueprint) -> None:
+    """Limit every route of `blueprint` per token (once per limiter)."""
+    done: set[str] = getattr(limiter, _MARK, set())
+    if blueprint.name in done:
+        return
+    limiter.limit(_api_rate_limit, key_func=rate_key)(blueprint)
+    setattr(limiter, _MARK, done | {blueprint.name})
+
+
+def _api_rate_limit() -> str:
+    return str(current_app.config.get("API_RATE_LIMIT", DEFAULT_RATE_LIMIT))
