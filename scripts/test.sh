@@ -10,4 +10,5 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 bash scripts/services.sh
 bash scripts/browser.sh  # Debian chromium + CJK font for tests/browser
+bash scripts/report_fonts.sh  # CJK font and Pango for the monthly report's charts and PDF
 exec .venv/bin/python -m pytest -n "${ZHITONG_TEST_WORKERS:-2}" "$@"
