@@ -222,6 +222,51 @@ def demo(ctx: click.Context) -> None:
     print_demo_banner(services)
 
 
+@main.command()
+@click.option("--phone", default="+8613900000000", show_default=True, help="The resident's number.")
+@click.pass_context
+@friendly_errors
+def chat(ctx: click.Context, phone: str) -> None:
+    """Talk to the bot as a resident, in the terminal (the same path as an SMS).
+
+    Messages are stored and cases opened in the configured database, exactly as if the text had
+    come by SMS; an empty line or Ctrl+D ends the conversation.
+    """
+    import datetime as dt
+    import uuid
+
+    from cases.models.messaging import Channel
+    from worker.inbound import Inbound, record_inbound
+    from worker.shell import handle_message
+
+    settings = settings_from(ctx, log_level="WARNING")
+    services = build_services(settings)
+    ctx.call_on_close(services.close)
+    prepare_database(services)
+    click.echo(
+        f"直通 — 以 {phone} 的身份发消息；空行结束。 (Chatting as {phone}; empty line ends.)"
+    )
+    while True:
+        try:
+            text = click.prompt("您", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            break
+        if not text.strip():
+            break
+        inbound = Inbound(
+            Channel.SMS,
+            phone,
+            text,
+            dt.datetime.now(dt.UTC),
+            provider_id=f"CLI{uuid.uuid4().hex}",
+            phone=phone,
+        )
+        with session_scope(services.sessions) as session:
+            recorded = record_inbound(session, inbound)
+        for reply in handle_message(services, recorded.message_id, synchronous=True).replies:
+            click.echo(f"直通> {reply}")
+
+
 @main.group()
 def catalog() -> None:
     """Service catalog commands."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -174,3 +175,15 @@ def test_serve_runs_with_demo_data_and_healthz_green(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=20)
     assert "zhitong-demo" in output and f"127.0.0.1:{port}" in output
     assert (tmp_path / "instance" / "zhitong.sqlite3").exists()
+
+
+def test_chat_talks_to_the_bot_through_the_sms_path(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`zhitong chat` answers a greeting and opens a case for a report, then ends on a blank."""
+    monkeypatch.setenv("ZHITONG_DEMO", "true")
+    monkeypatch.setenv("ZHITONG_NLU_MODEL_PATH", str(project_model_path()))
+    result = runner.invoke(main, ["chat"], input="你好\n城关镇东门社区的路灯坏了\n\n")
+    assert result.exit_code == 0, result.output
+    assert "直通> 您好" in result.output
+    assert re.search(r"案件号\d{12}", result.output), result.output
