@@ -177,15 +177,20 @@ def work_queues(
         .order_by(Case.received_at, Case.id)
         .limit(limit)
     )
-    duplicates = (
-        _row_query()
-        .where(scope, possible_duplicate())
-        .order_by(Case.received_at, Case.id)
-        .limit(limit)
-    )
+    # The two kinds of duplicate are disjoint (open vs merged), so each is read on its own
+    # index and the oldest `limit` of both are merged here: one OR over both would be
+    # planned as a scan of every open case with a subquery per row.
+    duplicates = [
+        _row(found)
+        for kind in _duplicate_kinds()
+        for found in session.execute(
+            _row_query().where(scope, kind).order_by(Case.received_at, Case.id).limit(limit)
+        )
+    ]
+    duplicates.sort(key=lambda row: (row.received_at, row.id))
     return WorkQueues(
         review=[_row(found) for found in session.execute(review)],
-        duplicates=[_row(found) for found in session.execute(duplicates)],
+        duplicates=duplicates[:limit],
         handoffs=handoffs(session, conversations, limit=limit),
         voicemails=voicemails(session, conversations, limit=limit),
     )
@@ -197,12 +202,17 @@ def possible_duplicate() -> ColumnElement[bool]:
     An open case the bot marked as a likely duplicate (duplicate_of set, not merged yet), or a
     case merged by the bot or the system that no agent has confirmed or undone.
     """
+    return or_(*_duplicate_kinds())
+
+
+def _duplicate_kinds() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The two disjoint conditions of `possible_duplicate`: marked open, merged unconfirmed."""
     decided = exists().where(
         CaseEvent.case_id == Case.id,
         CaseEvent.actor_type == ActorType.AGENT,
         or_(CaseEvent.action == "merge", CaseEvent.from_status == CaseStatus.MERGED),
     )
-    return or_(
+    return (
         and_(Case.duplicate_of_id.is_not(None), Case.status.in_(OPEN_STATUSES)),
         and_(Case.status == CaseStatus.MERGED, ~decided),
     )

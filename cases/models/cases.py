@@ -132,6 +132,20 @@ class Case(Base):
         Index("ix_cases_contact_id", "contact_id"),
         Index("ix_cases_received_at", "received_at"),
         Index("ix_cases_item_code", "item_code"),
+        Index("ix_cases_status_received_at", "status", "received_at", "id"),
+        # Free-text search of the case list: trigram GIN on PostgreSQL (see migration 0004).
+        Index(
+            "ix_cases_summary_trgm",
+            "summary",
+            postgresql_using="gin",
+            postgresql_ops={"summary": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_cases_description_trgm",
+            "description",
+            postgresql_using="gin",
+            postgresql_ops={"description": "gin_trgm_ops"},
+        ),
     )
 
 

@@ -1,35 +1,21 @@
-"""The dialogue on the real intent model, when one has been trained (skipped otherwise)."""
+"""The dialogue on the real intent model (trained once per machine, see tests/fixtures/nlu)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import pytest
 
 from bot.dialogue import DialogueState, Inbound, step
 from bot.effects import OpenCase, Reply
-from bot.nlu import IntentModel, ModelFileError, load_model
+from bot.nlu import IntentModel
 from bot.texts import render, texts
 from tests.bot.test_dialogue_fixtures import carried_out, context
-
-REPO = Path(__file__).resolve().parents[2]
-CANDIDATES = [
-    Path(os.environ.get("ZHITONG_NLU_MODEL_PATH", REPO / "instance" / "nlu" / "model.joblib")),
-    REPO / "instance" / "nlu" / "model.joblib",
-]
+from tests.fixtures.nlu import project_model
 
 
 @pytest.fixture(scope="module")
 def model() -> IntentModel:
-    """The trained model from the instance folder; the test is skipped without one."""
-    for path in CANDIDATES:
-        if path.is_file():
-            try:
-                return load_model(path)
-            except ModelFileError as exc:
-                pytest.skip(f"model at {path} unusable: {exc}")
-    pytest.skip("no trained NLU model (run `zhitong nlu train`)")
+    """The project's trained model, as a server loads it."""
+    return project_model()
 
 
 @pytest.mark.parametrize(

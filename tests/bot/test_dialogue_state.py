@@ -30,7 +30,15 @@ FULL = DialogueState(
         name="张三",
         for_proxy=True,
     ),
-    last_case=LastCase("202611230017", "env_garbage", ("env_pollution",), NOW, urgent=True),
+    last_case=LastCase(
+        "202611230017",
+        "env_garbage",
+        ("env_pollution",),
+        NOW,
+        urgent=True,
+        area_id=22,
+        correctable=False,
+    ),
     survey_retry="202611200003",
     dropped_surveys=("202611010001",),
     opted_out_hint_at=NOW - dt.timedelta(hours=3),
@@ -145,3 +153,11 @@ def test_long_descriptions_are_bounded() -> None:
     for index in range(40):
         draft = draft.with_words(f"第{index}句")
     assert len(draft.description) <= 12 and draft.description[-1] == "第39句"
+
+
+def test_a_last_case_stored_before_its_place_was_kept_reads_as_correctable() -> None:
+    """A stored last case without area_id and correctable (an older row): None and True."""
+    data = FULL.to_dict()
+    del data["last_case"]["area_id"], data["last_case"]["correctable"]
+    last = DialogueState.from_dict(data).last_case
+    assert last is not None and (last.area_id, last.correctable) == (None, True)

@@ -226,3 +226,75 @@ def test_bare_names(text: str, name: bool) -> None:
 def test_english_names(text: str, name: str | None) -> None:
     """A name in an English reply, without the place that may follow it."""
     assert words.english_name(text) == name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("帮我代办", "代办", "帮我办", "好的帮我办一下", "要", "可以", "需要", "行"),
+        *("我要代办", "麻烦帮我代办", "好的，帮我办理吧", "帮我反映一下", "那就办吧"),
+        *("Yes please, do it for me", "go ahead"),
+    ],
+)
+def test_words_that_accept_an_offer(text: str) -> None:
+    """A yes, or a request to have it done."""
+    assert words.accepts_offer(compact(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["不要代办", "不用办", "别办了", "不需要", "帮我办低保", "代办员是谁", "no", "办不了"]
+)
+def test_words_that_do_not_accept_an_offer(text: str) -> None:
+    """Negations, and longer messages (those are read with the NLU)."""
+    assert not words.accepts_offer(compact(text))
+
+
+def test_a_request_to_have_it_done_at_the_start_of_a_message() -> None:
+    """帮我办低保 begins with 帮我办; 不用帮我办 does not."""
+    assert words.asks_to_have_it_done(compact("帮我办低保"))
+    assert words.asks_to_have_it_done(compact("好的，请帮我代办低保"))
+    assert not words.asks_to_have_it_done(compact("不用帮我办"))
+    assert not words.asks_to_have_it_done(compact("低保怎么办"))
+
+
+@pytest.mark.parametrize(
+    ("leftover", "only_place"),
+    [
+        ("", True),
+        ("在", True),
+        ("就在那边", True),
+        ("地点是", True),
+        ("我家在这边", True),
+        ("itsin", True),
+        ("的路灯坏了", False),
+        ("水管爆了", False),
+        ("谢谢", False),
+        ("在" * 30, False),
+    ],
+)
+def test_only_place_words(leftover: str, only_place: bool) -> None:
+    """What may surround a place in a message that says only where."""
+    assert words.only_place_words(leftover) is only_place
+
+
+@pytest.mark.parametrize(
+    ("leftover", "only_intro"),
+    [
+        ("我叫住在", True),
+        ("您好我叫", True),
+        ("我是的", True),
+        ("mynameisilivein", True),
+        ("我叫的路灯坏了", False),
+        ("我叫要办低保", False),
+    ],
+)
+def test_only_introduction_words(leftover: str, only_intro: bool) -> None:
+    """What may surround a name and a home in an introduction."""
+    assert words.only_introduction_words(leftover) is only_intro
+
+
+def test_an_english_name_stops_where_the_place_begins() -> None:
+    """Li Wei from Dongmen: the name is Li Wei."""
+    assert words.english_name("I am Li Wei from Dongmen") == "Li Wei"
+    assert words.introduces_self_in_english("Hi, my name is Li Wei")
+    assert not words.introduces_self_in_english("I live in Dongmen")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.gazetteer import AreaGazetteer, AreaRow, MatchKind
+from bot.gazetteer import AreaGazetteer, AreaRow, MatchKind, romanize
 
 # A small county shaped like the demo data: two villages called 东门 in different towns, a town
 # and a village sharing the stem 东澳, numbered grids and a grid with a name of its own.
@@ -199,3 +199,97 @@ def test_find_on_long_input() -> None:
     matches = GAZETTEER.find(text)
     assert matches
     assert all(m.areas[0].id == 11 for m in matches)
+
+
+# --- places written in pinyin (English writers) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dongmen", [("Dongmen", [11, 21])]),
+        ("dong men", [("dong men", [11, 21])]),
+        ("I live in Dongmen village", [("Dongmen village", [11, 21])]),
+        ("Yugang community", [("Yugang community", [22])]),
+        ("yugang", [("yugang", [22])]),
+        ("Dongao town", [("Dongao town", [20])]),
+        ("Dong'ao village", [("Dong'ao village", [23])]),
+        ("Dong-ao Zhen", [("Dong-ao Zhen", [20])]),
+        ("Dongaozhen", [("Dongaozhen", [20])]),
+        ("Dongmencun", [("Dongmencun", [11, 21])]),
+        ("Qingshan township", [("Qingshan township", [30])]),
+        ("Qingshuiwan", [("Qingshuiwan", [32])]),
+        ("Zhukeng Village", [("Zhukeng Village", [31])]),
+        ("Matou grid", [("Matou grid", [221])]),
+        ("Qingxi County", [("Qingxi County", [1])]),
+        ("住在Yugang", [("Yugang", [22])]),
+    ],
+)
+def test_find_pinyin_names(text: str, expected: list[tuple[str, list[int]]]) -> None:
+    """Whole Latin words spelling a name's pinyin; a level word after it narrows the level."""
+    assert found(text) == expected
+    assert all(m.kind is MatchKind.PINYIN for m in GAZETTEER.find(text))
+
+
+def test_a_level_word_after_a_pinyin_name_counts_more() -> None:
+    """Dongmen village is surer than a bare Dongmen."""
+    [bare] = GAZETTEER.find("Dongmen")
+    [with_level] = GAZETTEER.find("Dongmen village")
+    assert with_level.confidence > bare.confidence
+
+
+def test_another_pinyin_place_decides_between_namesakes() -> None:
+    """Dongmen, Chengguan town: the 东门 of 城关镇."""
+    assert found("Dongmen, Chengguan town") == [("Dongmen", [11]), ("Chengguan town", [10])]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Don gmen",  # word breaks must fall between syllables
+        "the men went to the dong",
+        "Dongmenkou",
+        "Dong, men",  # a comma is no joiner
+        "Yugang town",  # 渔港 is no town
+        "gang",
+    ],
+)
+def test_pinyin_near_misses_find_nothing(text: str) -> None:
+    """Parts of words, wrong breaks and wrong levels match nothing."""
+    assert found(text) == []
+
+
+def test_short_lower_case_pinyin_needs_a_capital_or_a_level_word() -> None:
+    """安乐 is spelt anle: lower-case alone it may be English; Anle or anle village is the place."""
+    gazetteer = AreaGazetteer([AreaRow(1, "和平镇", "town"), AreaRow(2, "安乐村", "village", 1)])
+    assert gazetteer.find("anle") == []
+    assert [m.areas[0].id for m in gazetteer.find("Anle")] == [2]
+    assert [m.areas[0].id for m in gazetteer.find("anle village")] == [2]
+    assert [m.areas[0].id for m in gazetteer.find("Heping town")] == [1]
+
+
+def test_u_umlaut_is_spelt_v_or_u() -> None:
+    """绿水村 is Lvshui or Lushui."""
+    gazetteer = AreaGazetteer([AreaRow(1, "绿水村", "village")])
+    assert [m.areas[0].id for m in gazetteer.find("Lvshui village")] == [1]
+    assert [m.areas[0].id for m in gazetteer.find("Lushui village")] == [1]
+
+
+@pytest.mark.parametrize(
+    ("name", "romanized"),
+    [
+        ("东门社区", "Dongmen Community"),
+        ("和平镇", "Heping Town"),
+        ("青山乡", "Qingshan Township"),
+        ("东门村", "Dongmen Village"),
+        ("竹坑村第一网格", "Zhukeng Village Grid 1"),
+        ("码头网格", "Matou Grid"),
+        ("清溪县", "Qingxi County"),
+        ("城关街道", "Chengguan Subdistrict"),
+        ("渔港社区居委会", "Yugang Community"),
+        ("绿水村", "Lüshui Village"),
+    ],
+)
+def test_romanize(name: str, romanized: str) -> None:
+    """Names in pinyin with English level words, for English replies."""
+    assert romanize(name) == romanized
