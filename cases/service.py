@@ -14,7 +14,7 @@ from cases.clock import Clock
 from cases.exceptions import NotFoundError
 from cases.lifecycle import BOT, ActionContext, Actor, perform, set_deadline
 from cases.models import Area, Case, Department
-from cases.models.cases import CaseEvent, CaseKind, HandlingKind
+from cases.models.cases import CaseEvent, CaseKind, CaseStatus, HandlingKind
 from cases.models.messaging import Channel
 from cases.numbers import allocate_case_number
 from cases.routing import escalation_target, route_case
@@ -138,6 +138,46 @@ def dispatch_case(
     case.department_id = department.id
     case.assignee_id = assignee_id
     session.add(event)
+    return event
+
+
+def reclassify_case(
+    session: Session,
+    case: Case,
+    item_code: str,
+    actor: Actor,
+    context: ActionContext,
+    note: str = "",
+) -> CaseEvent:
+    """改分类: give the case another catalog item, keeping the old one in the event.
+
+    Before dispatch (new or accepted) the case is also routed and timed again for the new
+    item; afterwards the unit that has it keeps it and only the classification changes.
+
+    Raises:
+        NotFoundError: unknown item code.
+    """
+    item = _item(item_code)
+    data = {**context.data, "from_item": case.item_code, "to_item": item.code}
+    event = perform(
+        case, "reclassify", actor, ActionContext(context.now, context.clock, data), note=note
+    )
+    session.add(event)
+    case.item_code, case.category_code, case.kind = item.code, item.category, CaseKind(item.kind)
+    if case.status in {CaseStatus.NEW, CaseStatus.ACCEPTED}:
+        area = session.get(Area, case.area_id) if case.area_id else None
+        route = route_case(session, item, area)
+        case.department_id = route.department.id
+        case.town_id = route.town.id if route.town else case.town_id
+        urgent = case.urgent and item.urgent_hours is not None
+        case.handling = HandlingKind.URGENT if urgent else HandlingKind(item.handling)
+        deadline = context.clock.deadline(
+            case.received_at,
+            case.handling,
+            working_days=item.time_limit.working_days,
+            hours=item.urgent_hours if urgent else item.time_limit.hours,
+        )
+        set_deadline(case, deadline, context.now)
     return event
 
 

@@ -39,13 +39,13 @@ from bot.effects import (
 )
 from bot.texts import fill_case, render, texts
 from cases.db import session_scope
-from cases.lifecycle import BOT, ActionContext, Actor, perform, set_deadline
+from cases.lifecycle import BOT, ActionContext, Actor, perform
 from cases.models import Agent, Area, Case, CaseEvent, Contact, Conversation, Message, Rating
-from cases.models.cases import ActorType, CaseStatus, HandlingKind
+from cases.models.cases import ActorType, CaseStatus
 from cases.models.directory import AgentRole
 from cases.models.messaging import Direction, MessageStatus
 from cases.routing import route_case
-from cases.service import Intake, open_case
+from cases.service import Intake, open_case, reclassify_case
 from intents.catalog import catalog
 from worker.delivery import enqueue_delivery
 from worker.runtime import Services
@@ -295,26 +295,8 @@ class _Carrier:
         case = self._own_case(effect.number)
         if case is None:
             return
-        item = catalog().item(effect.item_code)
-        old = case.item_code
-        area = self.session.get(Area, case.area_id) if case.area_id else None
-        route = route_case(self.session, item, area)
-        case.item_code, case.category_code = item.code, item.category
-        case.department_id = route.department.id
-        handling = (
-            HandlingKind.URGENT
-            if case.urgent and item.urgent_hours
-            else HandlingKind(item.handling)
-        )
-        case.handling = handling
-        hours = item.urgent_hours if handling is HandlingKind.URGENT else item.time_limit.hours
-        deadline = self.services.clock.deadline(
-            case.received_at, handling, working_days=item.time_limit.working_days, hours=hours
-        )
-        set_deadline(case, deadline, self.now)
-        data = {"from_item": old, "to_item": item.code, "by": "resident"}
-        context = ActionContext(self.now, self.services.clock, data)
-        self.session.add(perform(case, "reclassify", self._resident(), context, note=""))
+        context = ActionContext(self.now, self.services.clock, {"by": "resident"})
+        reclassify_case(self.session, case, effect.item_code, self._resident(), context)
         self.last_case["reclassify_case"] = case
 
     def _record_rating(self, effect: RecordRating) -> None:

@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session
 
 from cases.access import dispatch_targets
 from cases.exceptions import ActionRefusedError, NotFoundError
-from cases.lifecycle import ACTIONS, ActionContext, Actor, perform, set_deadline
-from cases.models import Agent, Area, Case, CaseEvent, Contact, Department, NluCorrection
-from cases.models.cases import CaseKind, CaseStatus, HandlingKind
-from cases.routing import route_case
-from cases.service import dispatch_case, escalate_case
+from cases.lifecycle import ACTIONS, ActionContext, Actor, perform
+from cases.models import Agent, Case, CaseEvent, Contact, Department, NluCorrection
+from cases.models.cases import CaseStatus
+from cases.service import dispatch_case, escalate_case, reclassify_case
 from intents.catalog import catalog
 from webhooks.console.messaging import queue_outbound_message
 
@@ -108,29 +107,7 @@ def _reclassify(
     old = case.item_code
     if item.code == old:
         raise ActionRefusedError("the case already has that item")
-    data = {**context.data, "from_item": old, "to_item": item.code}
-    event = perform(
-        case,
-        "reclassify",
-        actor,
-        ActionContext(context.now, context.clock, data),
-        note=request.note,
-    )
-    session.add(event)
-    case.item_code, case.category_code, case.kind = item.code, item.category, CaseKind(item.kind)
-    if case.status in {CaseStatus.NEW, CaseStatus.ACCEPTED}:
-        area = session.get(Area, case.area_id) if case.area_id else None
-        route = route_case(session, item, area)
-        case.department_id = route.department.id
-        case.town_id = route.town.id if route.town else case.town_id
-        case.handling = HandlingKind(item.handling)
-        deadline = context.clock.deadline(
-            case.received_at,
-            case.handling,
-            working_days=item.time_limit.working_days,
-            hours=item.time_limit.hours,
-        )
-        set_deadline(case, deadline, context.now)
+    event = reclassify_case(session, case, item.code, actor, context, note=request.note)
     if case.confidence is not None:
         session.add(
             NluCorrection(
