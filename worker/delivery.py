@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from cases.db import session_scope
 from cases.models import Contact, Message
 from cases.models.messaging import Direction, MessageStatus
-from worker import runtime
+from worker import outbox, runtime
 from worker.queue import POLICIES, enqueue
 from worker.senders import Outbound, Sender, SendError, make_sender
 
 log = logging.getLogger(__name__)
+assert outbox  # imported for its session hooks: committed queued messages get delivered
 
 JOB = "worker.delivery.deliver"
 _RETRY = POLICIES[JOB].retry

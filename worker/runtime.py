@@ -61,6 +61,12 @@ def install(services: Services) -> None:
         _current = services
 
 
+def installed() -> Services | None:
+    """The services installed in this process, if any (never builds them)."""
+    with _lock:
+        return _current
+
+
 def current() -> Services:
     """The process's services, built from the environment on first use."""
     global _current
