@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from cases.db import session_scope
 from cases.demo import DEMO_PASSWORD
-from cases.models import Case, Message
+from cases.models import Case, Contact, Message
 from cases.models.cases import CaseStatus
 from cases.models.messaging import Direction, MessageStatus
 from tests.browser.seed import seed_low_confidence_case
@@ -85,6 +85,15 @@ def test_review_reclassify_dispatch_sign_resolve(page: Any, console: LiveConsole
         ).one()
         assert sent.contact_id == case.contact_id and sent.status is MessageStatus.QUEUED
         assert "路灯已更换" in sent.body
+        contact = session.get(Contact, case.contact_id)
+        assert contact is not None and contact.phone
+        phone = contact.phone
+
+    # The resident's phone, in the simulator: the result message arrives there.
+    page.goto(f"{console.url}/simulator")
+    page.fill("#phone", phone)
+    page.dispatch_event("#phone", "change")
+    page.wait_for_selector("#thread .outbound:has-text('路灯已更换')", timeout=10_000)
 
 
 def test_phone_layout_and_english(page: Any, console: LiveConsole) -> None:
