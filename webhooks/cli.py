@@ -28,6 +28,7 @@ from webhooks.cli_nlu import nlu
 from webhooks.extensions import Services, build_services
 from worker.exceptions import WorkerError
 from worker.queue import QUEUE_NAMES, run_worker, start_embedded_worker
+from worker.schedule import run_cron, start_embedded_cron
 from worker.understanding import ensure_model
 
 log = logging.getLogger("zhitong")
@@ -88,6 +89,7 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool | None, threads: 
     if settings.demo:
         print_demo_banner(services)
     embedded = None if settings.uses_redis else start_embedded_worker(services.redis)
+    cron = None if settings.uses_redis else start_embedded_cron(services.redis)
     app = create_app(settings, services)
     mode = "redis" if settings.uses_redis else "embedded"
     log.info("serving", extra={"host": host, "port": port, "queue": mode, "demo": settings.demo})
@@ -95,6 +97,8 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool | None, threads: 
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="zhitong")
     finally:
+        if cron is not None:
+            cron.stop()
         if embedded is not None:
             embedded.stop()
 
@@ -150,6 +154,21 @@ def worker(ctx: click.Context, queues: tuple[str, ...], burst: bool) -> None:
     if settings.uses_redis and not settings.rasa_url:  # without Redis run_worker explains
         ensure_model(settings.effective_nlu_model_path)
     run_worker(settings, list(queues), burst=burst)
+
+
+@main.command()
+@click.pass_context
+@friendly_errors
+def cron(ctx: click.Context) -> None:
+    """Run the periodic jobs' scheduler on ZHITONG_REDIS_URL (run exactly one)."""
+    from worker.exceptions import QueueUnavailableError
+
+    settings = settings_from(ctx)
+    if not settings.uses_redis:
+        raise QueueUnavailableError(
+            "ZHITONG_REDIS_URL is not set: without Redis, `zhitong serve` runs the schedule itself"
+        )
+    run_cron(build_services(settings).redis)
 
 
 @main.group()

@@ -59,6 +59,8 @@ POLICIES: dict[str, JobPolicy] = {
     "worker.digest.send_morning_digests": JobPolicy(
         "low", timeout=600, retry=Retry(max=3, interval=[60, 300, 900])
     ),
+    "worker.schedule.morning_digests_if_due": JobPolicy("low", timeout=300),
+    "worker.schedule.monthly_report_if_due": JobPolicy("low", timeout=900),
 }
 
 
