@@ -5,29 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
-import fakeredis
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cases.calendar import make_calendar
-from cases.clock import Clock, OfficeHours
-from cases.db import make_session_factory
 from cases.settings import load_settings
 from tests.fixtures.nlu import project_model
+from tests.fixtures.services import services_for
 from webhooks.app import create_app
 from worker import understanding
-from worker.runtime import Services
 
 
 def app_client(engine: Engine, tmp_path, *, demo: bool) -> FlaskClient:  # type: ignore[no-untyped-def]
     """An app on the test database, in demo mode or not, without a Twilio account."""
     settings = load_settings(instance_path=tmp_path, secret_key="sim-secret", demo=demo)
-    clock = Clock(make_calendar(), OfficeHours.parse("08:30", "17:30", settings.zone))
-    services = Services(
-        settings, engine, make_session_factory(engine), fakeredis.FakeRedis(), clock
-    )
+    services = services_for(engine, settings)
     return create_app(settings, services).test_client()
 
 

@@ -6,23 +6,19 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
-import fakeredis
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from cases.calendar import make_calendar
-from cases.clock import Clock, OfficeHours
-from cases.db import make_session_factory
 from cases.models import Case, Contact, Message
 from cases.models.messaging import Channel, Direction, MessageStatus
 from cases.settings import load_settings
 from tests.fixtures.nlu import project_model
+from tests.fixtures.services import services_for
 from webhooks.app import create_app
 from worker import understanding
-from worker.runtime import Services
 
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://12345.example.gov.cn"
@@ -41,10 +37,7 @@ def client(demo_session: Session, engine: Engine, tmp_path) -> Iterator[FlaskCli
         twilio_from="+8612345",
         public_url=PUBLIC,
     )
-    clock = Clock(make_calendar(), OfficeHours.parse("08:30", "17:30", settings.zone))
-    services = Services(
-        settings, engine, make_session_factory(engine), fakeredis.FakeRedis(), clock
-    )
+    services = services_for(engine, settings)
     understanding.use_interpreter(project_model())
     understanding.forget_gazetteer()
     yield create_app(settings, services).test_client()

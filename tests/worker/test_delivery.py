@@ -5,20 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-import fakeredis
 import pytest
 from redis import Redis
 from rq import SimpleWorker
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cases.calendar import make_calendar
-from cases.clock import Clock, OfficeHours
-from cases.db import make_session_factory
 from cases.models import Contact, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.settings import load_settings
 from tests.fixtures.fake_twilio import FakeTwilio, running_fake_twilio
+from tests.fixtures.services import services_for
 from worker import delivery, runtime
 from worker.queue import get_queue
 from worker.runtime import Services
@@ -45,8 +42,7 @@ def services(engine: Engine, tmp_path, fake_twilio: FakeTwilio) -> Iterator[Serv
         twilio_api_base=fake_twilio.base_url,
         public_url="https://12345.example.gov.cn",
     )
-    clock = Clock(make_calendar(), OfficeHours.parse("08:30", "17:30", settings.zone))
-    built = Services(settings, engine, make_session_factory(engine), fakeredis.FakeRedis(), clock)
+    built = services_for(engine, settings)
     runtime.install(built)
     delivery.use_sender(TwilioSender(settings))
     yield built

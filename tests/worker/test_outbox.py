@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import fakeredis
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cases.calendar import make_calendar
-from cases.clock import Clock, OfficeHours
-from cases.db import make_session_factory
 from cases.models import Contact, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.settings import load_settings
+from tests.fixtures.services import services_for
 from worker import runtime
 from worker.queue import get_queue
 from worker.runtime import Services
@@ -24,8 +21,7 @@ from worker.runtime import Services
 def services(engine: Engine, tmp_path) -> Iterator[Services]:  # type: ignore[no-untyped-def]
     """Runtime services with an in-memory queue, installed for the session hooks."""
     settings = load_settings(instance_path=tmp_path)
-    clock = Clock(make_calendar(), OfficeHours.parse("08:30", "17:30", settings.zone))
-    built = Services(settings, engine, make_session_factory(engine), fakeredis.FakeRedis(), clock)
+    built = services_for(engine, settings)
     previous = runtime.installed()
     runtime.install(built)
     yield built

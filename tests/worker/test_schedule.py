@@ -10,10 +10,8 @@ import fakeredis
 import pytest
 from sqlalchemy import Engine
 
-from cases.calendar import make_calendar
-from cases.clock import Clock, OfficeHours
-from cases.db import make_session_factory
 from cases.settings import load_settings
+from tests.fixtures.services import services_for
 from worker import runtime
 from worker.queue import get_queue
 from worker.runtime import Services
@@ -32,8 +30,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 def services(engine: Engine, tmp_path) -> Iterator[Services]:  # type: ignore[no-untyped-def]
     """Installed runtime services with an in-memory queue."""
     settings = load_settings(instance_path=tmp_path)
-    clock = Clock(make_calendar(), OfficeHours.parse("08:30", "17:30", settings.zone))
-    built = Services(settings, engine, make_session_factory(engine), fakeredis.FakeRedis(), clock)
+    built = services_for(engine, settings)
     previous = runtime.installed()
     runtime.install(built)
     yield built
