@@ -187,3 +187,10 @@ def test_chat_talks_to_the_bot_through_the_sms_path(
     assert result.exit_code == 0, result.output
     assert "直通> 您好" in result.output
     assert re.search(r"案件号\d{12}", result.output), result.output
+
+
+def test_cron_without_redis_explains(runner: CliRunner) -> None:
+    """`zhitong cron` in embedded mode says that serve runs the schedule itself."""
+    result = runner.invoke(main, ["cron"])
+    assert result.exit_code == 2
+    assert "runs the schedule itself" in result.output
