@@ -76,17 +76,6 @@ def _plain(
     return event
 
 
-def _accept(
-    session: Session,
-    case: Case,
-    agent: Agent,
-    actor: Actor,
-    request: Request,
-    context: ActionContext,
-) -> CaseEvent:
-    return _plain(session, case, agent, actor, request, context)
-
-
 def _reclassify(
     session: Session,
     case: Case,
@@ -295,14 +284,13 @@ def _tell_resident(session: Session, case: Case, event: CaseEvent, body: str) ->
 
 
 Handler = Callable[[Session, Case, Agent, Actor, Request, ActionContext], CaseEvent]
+# Actions with more to do than `_plain` (perform and record); every other action uses it.
 _HANDLERS: dict[str, Handler] = {
-    "accept": _accept,
     "reclassify": _reclassify,
     "dispatch": _dispatch,
     "sign": _sign,
     "escalate": _escalate,
     "request_extension": _extension,
-    "approve_extension": _plain,
     "resolve": _resolve,
     "message": _message,
     "merge": _merge,
