@@ -1,0 +1,21 @@
+"""recovery sweep and deadline-sweep partial indexes
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-22 10:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # RESERVED: filled in by the recovery work; removed if it needs no schema change
+
+
+def downgrade() -> None:
+    pass
