@@ -13,7 +13,7 @@ from typing import Any
 Figure = dict[str, Any]
 
 # Modules run when no name is given, in this order.
-BENCHMARKS = ["cases", "clock", "nlu", "smp2017", "console", "report", "sweep"]
+BENCHMARKS = ["cases", "clock", "nlu", "smp2017", "console", "report", "sweep", "channels"]
 
 
 def figure(name: str, value: float, unit: str, **extra: Any) -> Figure:

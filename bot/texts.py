@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import math
+import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,78 @@ def sms_segments(text: str) -> int:
 def fits_sms(text: str, segments: int = MAX_SMS_SEGMENTS) -> bool:
     """Whether a text fits in `segments` SMS segments (two by default: 134 / 306 characters)."""
     return sms_segments(text) <= segments
+
+
+# Where a long text may be cut, best first: after a sentence (with its closing quotes), after a
+# clause, at a space. A piece that has none of these is cut at the limit as a last resort.
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;…\n])[”’」』）)\]]*|(?<=[.])[”’\"')\]]*(?=\s)")
+_CLAUSE_END = re.compile(r"(?<=[，,、：:])")
+_SPACE = re.compile(r"(?<=\s)")
+
+
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Cut a long text into parts of at most `limit` (by `measure`), at sentence boundaries.
+
+    Sentences are packed greedily into parts; a sentence longer than a part is cut after a
+    clause, then at a space, and only as a last resort mid-word. Whitespace around the cuts is
+    dropped; no other character is lost or reordered. A text within the limit is one part.
+
+    Args:
+        text: the whole message.
+        limit: the largest part, in the unit `measure` counts (characters by default; pass
+            ``lambda s: len(s.encode())`` for a byte limit).
+        measure: the size of a piece of text.
+
+    Raises:
+        ValueError: `limit` is smaller than one character can take.
+    """
+    text = text.strip()
+    if measure(text) <= limit:
+        return [text] if text else []
+    if limit < 4:
+        raise ValueError("a part must hold at least one character")
+    parts: list[str] = []
+    current = ""
+    for piece in _pieces(text, limit, measure, (_SENTENCE_END, _CLAUSE_END, _SPACE)):
+        if current and measure(current + piece) > limit:
+            parts.append(current.strip())
+            current = piece.lstrip()
+        else:
+            current += piece
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def _pieces(
+    text: str, limit: int, measure: Callable[[str], int], patterns: tuple[re.Pattern[str], ...]
+) -> list[str]:
+    """`text` cut at the first pattern's boundaries, pieces too long cut by the next ones."""
+    if measure(text.strip()) <= limit:
+        return [text]
+    if not patterns:
+        return _hard_cut(text, limit, measure)
+    cuts = [0, *(m.end() for m in patterns[0].finditer(text) if 0 < m.end() < len(text)), len(text)]
+    pieces = [text[a:b] for a, b in itertools.pairwise(cuts) if a < b]
+    if len(pieces) == 1:
+        return _pieces(text, limit, measure, patterns[1:])
+    return [part for piece in pieces for part in _pieces(piece, limit, measure, patterns[1:])]
+
+
+def _hard_cut(text: str, limit: int, measure: Callable[[str], int]) -> list[str]:
+    """Cut at the limit (binary search on the growing prefix; `measure` only grows)."""
+    pieces, start = [], 0
+    while start < len(text):
+        low, high = start + 1, len(text)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if measure(text[start:middle]) <= limit:
+                low = middle
+            else:
+                high = middle - 1
+        pieces.append(text[start:low])
+        start = low
+    return pieces
 
 
 def _render_value(value: ParamValue, texts: Texts, language: str) -> Any:

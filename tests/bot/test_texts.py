@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.dialogue import DialogueState, Inbound, step
 from bot.effects import Effect, ParamValue, Reply
@@ -22,6 +24,7 @@ from bot.texts import (
     moment_reply,
     render,
     sms_segments,
+    split_text,
     texts,
 )
 from intents.catalog import catalog
@@ -385,3 +388,59 @@ def test_moment_reply_without_a_time() -> None:
     assert moment_reply(None, "zh").text_key == "due_unknown"
     moment = dt.datetime(2026, 1, 2, 3, 4, tzinfo=NOW.tzinfo)
     assert render(moment_reply(moment, "zh"), texts()) == "1月2日03:04"
+
+
+# --- splitting long texts ----------------------------------------------------------------------
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode())
+
+
+def test_a_short_text_is_one_part() -> None:
+    assert split_text("  路灯不亮。 ", 10) == ["路灯不亮。"]
+    assert split_text("", 10) == []
+
+
+def test_long_texts_are_cut_after_sentences_not_inside_them() -> None:
+    sentence = "您反映的东澳镇渔港村路灯不亮的问题已交办。"
+    parts = split_text(sentence * 5, 50)
+    assert parts == [sentence * 2, sentence * 2, sentence]
+    english = "Your case was sent to the town office. It is due on 1 December. Reply 0 to fix it."
+    assert split_text(english, 45) == [
+        "Your case was sent to the town office.",
+        "It is due on 1 December. Reply 0 to fix it.",
+    ]
+
+
+def test_closing_quotes_stay_with_their_sentence() -> None:
+    parts = split_text("他说：“路灯坏了。”然后就走了，没有再说别的。", 12)
+    assert parts[0].endswith("”")
+    assert "".join(parts) == "他说：“路灯坏了。”然后就走了，没有再说别的。"
+
+
+def test_a_sentence_longer_than_a_part_is_cut_after_a_clause_then_hard() -> None:
+    text = "一二三四五，六七八九十，" + "甲" * 25
+    parts = split_text(text, 10)
+    assert parts[:2] == ["一二三四五，六七八九十，"[:6], "六七八九十，"]
+    assert all(len(part) <= 10 for part in parts)
+    assert "".join(parts) == text
+
+
+def test_a_byte_limit_never_cuts_a_character_in_two() -> None:
+    parts = split_text("我" * 30, 40, _utf8)
+    assert [len(p) for p in parts] == [13, 13, 4]
+    assert all(_utf8(part) <= 40 for part in parts)
+
+
+def test_a_limit_below_one_character_is_refused() -> None:
+    with pytest.raises(ValueError):
+        split_text("路灯不亮了很久了", 2)
+
+
+@given(st.text(alphabet="路灯不亮。，！？ab .\n”", max_size=400), st.integers(4, 80))
+def test_splitting_loses_and_reorders_nothing(text: str, limit: int) -> None:
+    parts = split_text(text, limit)
+    assert all(len(part) <= limit for part in parts)
+    assert all(part == part.strip() and part for part in parts)
+    assert "".join("".join(parts).split()) == "".join(text.split())

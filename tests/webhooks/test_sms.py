@@ -12,13 +12,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from bot.texts import sms_segments
 from cases.models import Case, Contact, Message
 from cases.models.messaging import Channel, Direction, MessageStatus
 from cases.settings import load_settings
 from tests.fixtures.nlu import project_model
 from tests.fixtures.services import services_for
 from webhooks.app import create_app
+from webhooks.sms import twiml
 from worker import understanding
+from worker.long_messages import SMS_SEGMENTS_PER_PART
 
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://12345.example.gov.cn"
@@ -264,3 +267,15 @@ def test_a_place_sent_right_after_an_urgent_receipt_goes_to_that_case(
         select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "note")
     ).all()
     assert [note.note for note in notes] == ["群众补充地点：和平镇"]
+
+
+def test_a_long_reply_is_sent_as_several_messages_cut_at_sentences() -> None:
+    """TwiML carries a reply over five segments as several <Message>s, each ending a sentence."""
+    sentence = "您咨询的事项需要带身份证、户口簿和近期照片，到镇便民服务中心窗口办理。"
+    reply = sentence * 12
+    body = twiml(["好的。", reply]).get_data(as_text=True)
+    messages = re.findall(r"<Message>(.*?)</Message>", body)
+    assert messages[0] == "好的。" and len(messages) > 2
+    assert all(part.endswith("。") for part in messages[1:])
+    assert all(sms_segments(part) <= SMS_SEGMENTS_PER_PART for part in messages)
+    assert "".join(messages[1:]) == reply
