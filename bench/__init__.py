@@ -13,7 +13,18 @@ from typing import Any
 Figure = dict[str, Any]
 
 # Modules run when no name is given, in this order.
-BENCHMARKS = ["cases", "clock", "nlu", "smp2017", "console", "report", "sweep", "channels"]
+BENCHMARKS = [
+    "cases",
+    "clock",
+    "nlu",
+    "smp2017",
+    "console",
+    "report",
+    "sweep",
+    "channels",
+    "duplicates",
+    "notify",
+]
 
 
 def figure(name: str, value: float, unit: str, **extra: Any) -> Figure:

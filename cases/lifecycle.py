@@ -18,6 +18,7 @@ from cases.clock import Clock, Deadline, warning_level
 from cases.exceptions import ActionRefusedError, TransitionError
 from cases.models import Case, CaseEvent
 from cases.models.cases import ActorType, CaseStatus, HandlingKind
+from cases.text import storable
 
 S = CaseStatus
 
@@ -226,7 +227,7 @@ def perform(
         at=context.now,
         from_status=before,
         to_status=case.status,
-        note=note.strip(),
+        note=storable(note).strip(),
         visible_to_resident=action.visible if visible is None else visible,
         data=_json_safe(context.data),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from cases.clock import Clock
+from cases.duplicates import check_new_case
 from cases.exceptions import NotFoundError
 from cases.lifecycle import BOT, ActionContext, Actor, perform, set_deadline
 from cases.models import Area, Case, Department
@@ -18,6 +19,7 @@ from cases.models.cases import CaseEvent, CaseKind, CaseStatus, HandlingKind
 from cases.models.messaging import Channel
 from cases.numbers import allocate_case_number
 from cases.routing import escalation_target, route_case
+from cases.text import storable
 from intents.catalog import CatalogItem, catalog
 from intents.taxonomy import taxonomy
 
@@ -53,6 +55,8 @@ def open_case(
 
     A case the bot is sure of, or one an agent registers, is accepted at once (已受理); a
     low-confidence bot case, or one whose place is unknown, stays `new` with needs_review set.
+    A concern that looks like an open case nearby is marked as a possible duplicate
+    (`cases.duplicates`); it is routed and timed all the same.
 
     Raises:
         NotFoundError: unknown item code or area.
@@ -74,8 +78,8 @@ def open_case(
         if intake.urgent and item.urgent_hours
         else HandlingKind(item.handling),
         channel=intake.channel,
-        summary=(intake.summary or intake.description)[:200],
-        description=intake.description,
+        summary=storable(intake.summary or intake.description)[:200],
+        description=storable(intake.description),
         area_id=area.id if area else None,
         town_id=route.town.id if route.town else None,
         department_id=route.department.id,
@@ -99,6 +103,9 @@ def open_case(
     session.add(perform(case, "create", actor, context, note=""))
     if not case.needs_review:
         session.add(perform(case, "accept", actor, ActionContext(now=now, clock=clock)))
+    session.flush()
+    # A concern like an open one nearby is marked as a possible duplicate (never fails).
+    check_new_case(session, case, now=now, clock=clock)
     return case
 
 

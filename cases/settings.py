@@ -6,6 +6,8 @@ with the variable's name, so a county's operator learns of a typo before a resid
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from functools import cache
 from pathlib import Path
@@ -29,6 +31,10 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     public_url: str = ""
+    # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host/-Port/-Prefix
+    # (0: trust none). With 1, an nginx in front makes request URLs (signatures) and client
+    # addresses (rate limits) the ones the outside world used.
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
     secret_key: str = ""
     demo: bool = False
     timezone: str = "Asia/Shanghai"
@@ -38,8 +44,15 @@ class Settings(BaseSettings):
     # Office hours of the county's units: a 即办件 is due by `workday_end` of its working day.
     workday_start: str = Field(default="08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     workday_end: str = Field(default="17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # Quiet hours (免打扰): non-urgent notifications to residents wait until the end (local time).
+    quiet_hours_start: str = Field(default="22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    quiet_hours_end: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     holidays_file: Path | None = None
     nlu_model_path: Path | None = None
+    # How SMS/WhatsApp webhooks answer: "inline" runs the bot in the request and replies in the
+    # TwiML; "queued" commits the message, hands it to a worker and answers at once (replies go
+    # out through Twilio's REST API) — for counties that expect surges (typhoons, outages).
+    sms_reply_mode: Literal["inline", "queued"] = "inline"
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""
@@ -50,8 +63,23 @@ class Settings(BaseSettings):
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
     wechat_aes_key: str = ""
+    # Where the WeChat client calls the official-account API (token, customer-service messages):
+    # WeChat's own unless a county routes it through an egress gateway (or a test, a fake).
+    wechat_api_base: str = ""
+    # Seconds the WeChat webhook waits for the bot before acknowledging and sending the reply
+    # later through the customer-service API; WeChat gives up (and retries) after 5 seconds.
+    wechat_reply_budget: float = Field(default=4.0, ge=0, le=4.5)
     rasa_url: str = ""
+    # /metrics: allowed from these networks (comma-separated CIDR), or with this bearer token.
+    metrics_networks: str = "127.0.0.0/8,::1/128"
+    metrics_token: str = ""
     voice_language: str = "zh-CN"
+    # The hotline (webhooks/voice.py): the Twilio <Say> voice of its prompts, the queue agents
+    # answer calls from (<Enqueue>), and the catalog item of a voicemail case whose transcript
+    # names none (agents review every voicemail case and reclassify it).
+    voice_tts_voice: str = Field(default="Polly.Zhiyu", pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    voice_agent_queue: str = Field(default="zhitong-agents", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    voicemail_item: str = Field(default="infra_road", pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
     @field_validator("timezone")
     @classmethod
@@ -76,12 +104,30 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("public_url", "rasa_url", "twilio_api_base")
+    @field_validator("public_url", "rasa_url", "twilio_api_base", "wechat_api_base")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network (CIDR such as 10.0.0.0/8): {part!r}") from exc
+        return value
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _encoding_aes_key(cls, value: str) -> str:
+        # The EncodingAESKey the 公众号 console generates: 43 base64 characters (32 bytes).
+        if value and not re.fullmatch(r"[A-Za-z0-9+/]{43}", value):
+            raise ValueError("must be the 43-character EncodingAESKey from the WeChat console")
+        return value
 
     @model_validator(mode="after")
     def _hours_in_order(self) -> Settings:
@@ -110,6 +156,11 @@ class Settings(BaseSettings):
     def uses_twilio(self) -> bool:
         """True when a Twilio account is configured for outbound messages."""
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
+    @property
+    def uses_wechat(self) -> bool:
+        """True when an official account's app id and secret are configured for outbound."""
+        return bool(self.wechat_app_id and self.wechat_app_secret)
 
     @property
     def uses_redis(self) -> bool:

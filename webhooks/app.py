@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cases.settings import Settings, ensure_secret_key, load_settings
-from webhooks import api, console, exports, health, home, open311, public, simulator, sms
+from webhooks import (
+    api,
+    chat,
+    console,
+    exports,
+    health,
+    home,
+    metrics,
+    open311,
+    public,
+    simulator,
+    sms,
+    voice,
+    wechat,
+)
 from webhooks.extensions import Services, build_services, init_app
 
 
@@ -24,12 +39,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
     init_app(app, services or build_services(settings))
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(sms.bp)
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(wechat.bp)
     app.register_blueprint(simulator.bp)
     api.init_app(app)
+    chat.init_app(app)
     open311.init_app(app)
     app.register_blueprint(exports.bp)
     public.init_app(app)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from worker import outbox  # noqa: F401  (session hooks that queue deliveries)
+from worker import notify, outbox  # noqa: F401  (session hooks: notifications, deliveries)
 from worker.runtime import Services, build_services, install
 
 __all__ = ["Services", "build_services", "close_db", "get_db", "init_app", "services"]

@@ -1,7 +1,9 @@
 """Twilio messaging webhooks: SMS and WhatsApp in, TwiML replies out, delivery statuses.
 
 `POST /twilio/sms`: check the signature, record the message (committed before Twilio gets its
-2xx), run the bot, answer with the replies as TwiML. A retried webhook (same MessageSid) gets
+2xx), run the bot, answer with the replies as TwiML. With ZHITONG_SMS_REPLY_MODE=queued the
+webhook stops after the commit: a worker runs the bot and the replies go out through the REST
+API, so a surge of messages never holds web workers. A retried webhook (same MessageSid) gets
 an empty answer and changes nothing. If the bot fails, the message stays recorded and the
 recovery sweep handles it later; Twilio still gets a 200 so it does not retry in a loop.
 
@@ -19,12 +21,15 @@ from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.masking import mask_phone
+from bot.texts import sms_segments, split_text
 from cases.db import session_scope
 from cases.models import Message
 from cases.models.messaging import Channel, Direction, MessageStatus
 from webhooks import twilio_signature
 from webhooks.extensions import services
 from worker.inbound import Inbound, record_inbound
+from worker.long_messages import SMS_SEGMENTS_PER_PART
+from worker.recovery import enqueue_inbound
 from worker.shell import count_attempt, handle_message
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,9 @@ def incoming() -> Response:
     with session_scope(svc.sessions) as session:
         recorded = record_inbound(session, inbound)
     if recorded.duplicate:
+        return twiml([])
+    if svc.settings.sms_reply_mode == "queued":
+        enqueue_inbound(svc.redis, recorded.message_id)
         return twiml([])
     try:
         handled = handle_message(svc, recorded.message_id, synchronous=True)
@@ -135,10 +143,12 @@ def e164(number: str) -> str | None:
 
 
 def twiml(replies: list[str]) -> Response:
-    """A TwiML messaging response with one <Message> per reply."""
+    """A TwiML messaging response: one <Message> per reply, long replies cut at sentences."""
     response = MessagingResponse()
     for reply in replies:
-        response.message(reply)
+        parts = split_text(reply, SMS_SEGMENTS_PER_PART, sms_segments)
+        for part in parts if len(parts) > 1 else [reply]:
+            response.message(part)
     return Response(str(response), mimetype="application/xml")
 
 

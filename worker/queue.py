@@ -60,7 +60,20 @@ POLICIES: dict[str, JobPolicy] = {
         "low", timeout=600, retry=Retry(max=3, interval=[60, 300, 900])
     ),
     "worker.schedule.morning_digests_if_due": JobPolicy("low", timeout=300),
+    # Resident notifications (worker/notify.py) and 好差评 surveys (worker/surveys.py).
+    "worker.notify.notify_event": JobPolicy(
+        "default", timeout=60, retry=Retry(max=5, interval=[10, 30, 120, 600, 1800])
+    ),
+    "worker.notify.catch_up": JobPolicy("low", timeout=600),
+    "worker.notify.release_held": JobPolicy("low", timeout=600),
+    "worker.surveys.survey_sweep": JobPolicy("low", timeout=600),
+    "worker.surveys.monthly_review_if_due": JobPolicy("low", timeout=900),
     "worker.schedule.monthly_report_if_due": JobPolicy("low", timeout=900),
+    # Recovery: every minute, re-hands work committed but lost to the queue (worker.recovery).
+    "worker.recovery.sweep_recovery": JobPolicy("low", timeout=300),
+    "worker.recovery.handle_inbound": JobPolicy(
+        "high", timeout=120, retry=Retry(max=2, interval=[30, 120])
+    ),
 }
 
 
@@ -82,15 +95,18 @@ def get_queue(name: str, connection: Redis) -> Queue:
     return Queue(name, connection=connection)
 
 
-def enqueue(connection: Redis, job: str, *args: Any, job_id: str | None = None) -> Job:
+def enqueue(
+    connection: Redis, job: str, *args: Any, job_id: str | None = None, unique: bool = False
+) -> Job:
     """Queue `job` (a dotted path in POLICIES) with its declared queue, timeout and retries.
 
     Raises:
         KeyError: the job type is not declared in POLICIES.
+        rq.exceptions.DuplicateJobError: `unique` and a job with `job_id` exists in Redis.
     """
     policy = POLICIES[job]
     return get_queue(policy.queue, connection).enqueue(
-        job, *args, job_id=job_id, job_timeout=policy.timeout, retry=policy.retry
+        job, *args, job_id=job_id, job_timeout=policy.timeout, retry=policy.retry, unique=unique
     )
 
 

@@ -20,7 +20,10 @@ from rq.cron import CronScheduler
 
 from worker import runtime
 from worker.digest import send_morning_digests
+from worker.notify import catch_up, release_held
 from worker.queue import POLICIES
+from worker.recovery import sweep_recovery
+from worker.surveys import monthly_review_if_due, survey_sweep
 from worker.sweeps import sweep_deadlines
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,13 @@ class Periodic:
 
 SCHEDULE: tuple[Periodic, ...] = (
     Periodic(sweep_deadlines, "low", 60),
+    Periodic(sweep_recovery, "low", 60),
     Periodic(morning_digests_if_due, "low", 600),
     Periodic(monthly_report_if_due, "low", 3600),
+    Periodic(catch_up, "low", 300),
+    Periodic(release_held, "low", 300),
+    Periodic(survey_sweep, "low", 900),
+    Periodic(monthly_review_if_due, "low", 3600),
 )
 
 

@@ -1,9 +1,10 @@
-"""Outbound senders: Twilio (SMS and WhatsApp) and the local sender of the embedded mode.
+"""Outbound senders: Twilio (SMS and WhatsApp), WeChat, and the local sender of the embedded mode.
 
 One interface, `Sender.send(Outbound) -> SendResult`. A sender either returns the provider's id
 or raises `SendError`, which says whether trying again could help (network errors, 5xx, 429)
-or not (an unsubscribed or invalid number: Twilio error 21610, 21211 …). Callers record the
-outcome on the message row; senders keep no state of their own.
+or not (an unsubscribed or invalid number: Twilio error 21610, 21211 …; WeChat 43004, 45015 …).
+Callers record the outcome on the message row; senders keep no state of their own beyond the
+WeChat access token, which is cached in Redis (shared by every process) when Redis is configured.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
+from redis import Redis
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session import SessionStorage
+from wechatpy.session.memorystorage import MemoryStorage
+from wechatpy.session.redisstorage import RedisStorage
 
 from bot.masking import mask_phone
 from cases.models.messaging import Channel
@@ -130,6 +137,128 @@ class TwilioSender:
         return SendResult(str(created.sid), str(created.status or "queued"))
 
 
-def make_sender(settings: Settings) -> Sender:
-    """Twilio when an account is configured, else the local sender."""
+WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
+# An access token that went stale (another process fetched a new one, or it expired early).
+_WECHAT_STALE_TOKEN = frozenset({40001, 40014, 42001})
+# WeChat errcodes another attempt may cure: system busy, API rate limits, a stale token.
+_WECHAT_TRANSIENT = frozenset({-1, 45009, 45011}) | _WECHAT_STALE_TOKEN
+
+
+class _WeChatApiClient(WeChatClient):
+    """wechatpy's client with the whole API base configurable, the token endpoint included."""
+
+    def __init__(
+        self, app_id: str, secret: str, api_base: str, session: SessionStorage, timeout: int
+    ) -> None:
+        # wechatpy's own retry on a stale token has no bound; WeChatSender retries once.
+        super().__init__(app_id, secret, session=session, timeout=timeout, auto_retry=False)
+        self.API_BASE_URL = api_base
+        self._http = _TimeoutSession(timeout)
+
+    def fetch_access_token(self) -> dict[str, object]:
+        """Fetch a token from the configured base (wechatpy hard-codes WeChat's own host)."""
+        result: dict[str, object] = self._fetch_access_token(
+            url=f"{self.API_BASE_URL}token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+        return result
+
+
+class _TimeoutSession(requests.Session):
+    """A requests session that never waits forever (wechatpy's token fetch sets no timeout)."""
+
+    def __init__(self, timeout: int) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Send as requests does, with this session's timeout unless the caller gave one."""
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+
+class WeChatSender:
+    """Sends text to an official account's followers through the customer-service message API.
+
+    The address is the follower's openid. WeChat allows these messages within 48 hours of the
+    follower's last message (45015 afterwards) and only to followers (43004 once they leave);
+    both are permanent failures.
+    """
+
+    name = "wechat"
+
+    def __init__(
+        self, settings: Settings, redis: Redis | None = None, client: WeChatClient | None = None
+    ) -> None:
+        storage: SessionStorage = (
+            RedisStorage(redis, prefix="zhitong:wechat") if redis is not None else MemoryStorage()
+        )
+        base = f"{settings.wechat_api_base}/cgi-bin/" if settings.wechat_api_base else None
+        self.client = client or _WeChatApiClient(
+            settings.wechat_app_id,
+            settings.wechat_app_secret,
+            base or WECHAT_API_BASE,
+            storage,
+            SEND_TIMEOUT_SECONDS,
+        )
+
+    def send(self, message: Outbound) -> SendResult:
+        """Send the text; map WeChat's errcodes to transient or permanent failures.
+
+        Texts longer than WeChat takes were cut into parts before (`worker.long_messages`).
+        """
+        try:
+            try:
+                answer = self.client.message.send_text(message.to, message.body)
+            except WeChatClientException as exc:
+                if exc.errcode not in _WECHAT_STALE_TOKEN:
+                    raise
+                # Refused before it was sent: fetch a fresh token and try once more.
+                self.client.session.delete(self.client.access_token_key)
+                answer = self.client.message.send_text(message.to, message.body)
+        except WeChatClientException as exc:
+            raise self._send_error(exc) from exc
+        except requests.RequestException as exc:
+            raise SendError(
+                f"WeChat unreachable: {type(exc).__name__}", transient=True, code="network"
+            ) from exc
+        msgid = answer.get("msgid") if isinstance(answer, dict) else None
+        # Prefixed so that an outbound id can never collide with an inbound MsgId.
+        return SendResult(f"cs:{msgid or uuid.uuid4().hex}", "sent")
+
+    def _send_error(self, exc: WeChatClientException) -> SendError:
+        if exc.errcode is None:  # an HTTP error, not an answer from WeChat's API
+            status = exc.response.status_code if exc.response is not None else 0
+            transient = status == 0 or status >= 500 or status == 429
+            return SendError(
+                f"WeChat API answered HTTP {status or 'nothing'}",
+                transient=transient,
+                code=str(status or "http"),
+            )
+        code = int(exc.errcode)
+        if code in _WECHAT_STALE_TOKEN:  # let the next attempt fetch a fresh token
+            self.client.session.delete(self.client.access_token_key)
+        return SendError(
+            f"WeChat refused the message (errcode {code})",
+            transient=code in _WECHAT_TRANSIENT,
+            code=str(code),
+        )
+
+
+def make_sender(
+    settings: Settings, channel: Channel = Channel.SMS, redis: Redis | None = None
+) -> Sender:
+    """The sender for a channel: WeChat's for WeChat (when an official account is configured),
+    Twilio for the others (when an account is configured), else the local sender.
+
+    Args:
+        settings: the process's settings.
+        channel: the channel the messages go out on.
+        redis: where the WeChat access token is cached (memory when None).
+    """
+    if channel is Channel.WECHAT:
+        return WeChatSender(settings, redis) if settings.uses_wechat else LocalSender()
     return TwilioSender(settings) if settings.uses_twilio else LocalSender()

@@ -80,7 +80,7 @@ class Handled:
     replies: tuple[str, ...] = ()
     opened: tuple[str, ...] = ()  # case numbers opened
     skipped: bool = False  # already handled (a retry) or not an inbound message
-    reply_ids: tuple[int, ...] = field(default=())
+    reply_ids: tuple[int, ...] = field(default=())  # the stored replies, sent or queued
 
 
 def handle_message(
@@ -267,8 +267,7 @@ class _Carrier:
         self.session.add(outbound)
         self.session.flush()
         self.texts.append(body)
-        if not self.synchronous:
-            self.reply_ids.append(outbound.id)
+        self.reply_ids.append(outbound.id)
 
     def _open_case(self, effect: OpenCase) -> None:
         intake = Intake(

@@ -11,7 +11,7 @@ from cases.models.cases import (
 )
 from cases.models.directory import Agent, Area, Department
 from cases.models.integrations import ApiToken, CaseSubmission
-from cases.models.messaging import Contact, Conversation, Message
+from cases.models.messaging import Call, CallTurn, Contact, Conversation, Message
 
 __all__ = [
     "AccountabilityEntry",
@@ -19,6 +19,8 @@ __all__ = [
     "ApiToken",
     "Area",
     "Base",
+    "Call",
+    "CallTurn",
     "Case",
     "CaseEvent",
     "CaseNumberCounter",

@@ -6,7 +6,16 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, event
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from cases.exceptions import AppendOnlyError
@@ -62,6 +71,13 @@ class ActorType(enum.StrEnum):
     AGENT = "agent"
     BOT = "bot"
     SYSTEM = "system"
+
+
+# The rows the deadline sweep reads: a running clock (`cases.lifecycle.CLOCK_RUNNING`), not paused.
+_SWEPT = (
+    "paused_at IS NULL AND "
+    "status IN ('new', 'accepted', 'dispatched', 'in_progress', 'escalated', 'reopened')"
+)
 
 
 class Case(Base):
@@ -124,8 +140,28 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_status_warning", "status", "warning_level"),
         Index("ix_cases_due_at", "due_at"),
-        Index("ix_cases_yellow_at", "yellow_at"),
-        Index("ix_cases_orange_at", "orange_at"),
+        # The deadline sweep's partial indexes (PostgreSQL; plain on SQLite): only the cases a
+        # sweep can still move, so it reads those that change and nothing else (migration 0008).
+        Index(
+            "ix_cases_sweep_red",
+            "due_at",
+            postgresql_where=text(f"warning_level <> 'red' AND {_SWEPT}"),
+        ),
+        Index(
+            "ix_cases_sweep_orange",
+            "orange_at",
+            postgresql_where=text(f"warning_level IN ('none', 'yellow') AND {_SWEPT}"),
+        ),
+        Index(
+            "ix_cases_sweep_yellow",
+            "yellow_at",
+            postgresql_where=text(f"warning_level = 'none' AND {_SWEPT}"),
+        ),
+        Index(
+            "ix_cases_unsigned",
+            "dispatched_at",
+            postgresql_where=text("status = 'dispatched' AND signed_at IS NULL"),
+        ),
         Index("ix_cases_area_id", "area_id"),
         Index("ix_cases_town_id", "town_id"),
         Index("ix_cases_department_id", "department_id"),
@@ -133,6 +169,8 @@ class Case(Base):
         Index("ix_cases_received_at", "received_at"),
         Index("ix_cases_item_code", "item_code"),
         Index("ix_cases_status_received_at", "status", "received_at", "id"),
+        # Duplicate candidates: open cases of one item in one place, newest first (0007).
+        Index("ix_cases_area_item_received", "area_id", "item_code", "received_at"),
         # Free-text search of the case list: trigram GIN on PostgreSQL (see migration 0004).
         Index(
             "ix_cases_summary_trgm",
@@ -202,13 +240,20 @@ class AccountabilityEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
-    kind: Mapped[str] = mapped_column(String(32))  # breach / unsigned / interview 约谈 / 问责
+    # breach / unsigned / interview 约谈 / accountability 问责
+    kind: Mapped[str] = mapped_column(String(32))
     person_name: Mapped[str] = mapped_column(String(32), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[dt.datetime]
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The month ("2026-10") a monthly review entry is for: one per unit, kind and month.
+    period: Mapped[str | None] = mapped_column(String(7))
 
-    __table_args__ = (Index("ix_accountability_department_at", "department_id", "at"),)
+    __table_args__ = (
+        Index("ix_accountability_department_at", "department_id", "at"),
+        Index("ix_accountability_entries_case_id", "case_id"),
+        UniqueConstraint("department_id", "kind", "period"),
+    )
 
 
 class NluCorrection(Base):

@@ -126,11 +126,75 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
+    # When a delivery claimed it (queued → sending); the recovery sweep re-queues a stale claim.
+    claimed_at: Mapped[dt.datetime | None]
+    # What an event's message is for (`worker.notify`): "" the notification (or a staff alert),
+    # "survey" the 好差评 request after 办结, "reminder" its one reminder.
+    purpose: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
     __table_args__ = (
         UniqueConstraint("channel", "provider_id"),
-        UniqueConstraint("event_id", "contact_id"),
+        UniqueConstraint("event_id", "contact_id", "purpose"),
         Index("ix_messages_conversation_id", "conversation_id"),
         Index("ix_messages_status_direction", "status", "direction"),
         Index("ix_messages_case_id", "case_id"),
     )
+
+
+class CallStatus(enum.StrEnum):
+    """Where a hotline call stands (Twilio's final statuses, plus where we sent the caller)."""
+
+    IN_PROGRESS = "in_progress"  # talking to the bot
+    AGENT_QUEUE = "agent_queue"  # put in the agents' queue (<Enqueue>)
+    VOICEMAIL = "voicemail"  # leaving a message after hours (<Record>)
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Call(Base):
+    """One call to the hotline (Twilio CallSid), with its counters and what it produced."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    caller: Mapped[str] = mapped_column(String(128))  # E.164 when valid, else as Twilio sent it
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    status: Mapped[CallStatus] = mapped_column(StrEnumType(CallStatus))
+    turn: Mapped[int] = mapped_column(default=0)  # the highest turn answered
+    # Consecutive turns without usable input; two re-prompts, then a person is offered.
+    no_input: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+    duration_seconds: Mapped[int | None]
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    recording_url: Mapped[str] = mapped_column(String(512), default="")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))  # the last case opened
+
+    __table_args__ = (
+        UniqueConstraint("call_sid"),
+        Index("ix_calls_contact_id", "contact_id"),
+    )
+
+
+class CallTurn(Base):
+    """One webhook of a call and the TwiML it was answered with; a retry gets the same answer."""
+
+    __tablename__ = "call_turns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    turn: Mapped[int]
+    step: Mapped[str] = mapped_column(String(32))  # greeting, gather, case_number, voicemail …
+    speech: Mapped[str] = mapped_column(Text, default="")
+    digits: Mapped[str] = mapped_column(String(64), default="")
+    confidence: Mapped[float | None]
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    twiml: Mapped[str] = mapped_column(Text, default="")  # empty until the answer is decided
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("call_id", "turn"),)

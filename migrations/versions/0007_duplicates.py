@@ -1,4 +1,4 @@
-"""duplicate candidates
+"""duplicate candidates: an index for finding open cases of one item in one place
 
 Revision ID: 0007
 Revises: 0006
@@ -7,6 +7,8 @@ Create Date: 2026-11-22 10:00:00.000000
 
 from collections.abc import Sequence
 
+from alembic import op
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +16,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass  # RESERVED: filled in by the duplicates work; removed if it needs no schema change
+    # cases.duplicates reads the newest open cases of one catalog item in a village and its
+    # grids within 14 days: (area, item) equality then a range on received_at.
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_cases_area_item_received", ["area_id", "item_code", "received_at"], unique=False
+        )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_area_item_received")

@@ -184,6 +184,24 @@ STATIC_PARAMS: dict[str, list[dict[str, ParamValue]]] = {
     "hand_off_closed": [{"opening": moment_reply(DUE, "zh")}],
     "datetime": [{"year": 2026, "month": 12, "day": 31, "hour": 17, "minute": 30}],
     "introduced": [{"name": "欧阳娜娜"}, {"name": "Ouyang Nana"}],
+    # Resident notifications (worker/notify.py); {text} is cut to fit there, except messages.
+    "notify_accepted": [{"number": LONG_NUMBER, "item": LONGEST_ITEMS[0].zh}],
+    "notify_rejected": [{"number": LONG_NUMBER, "text": "不属于本县受理范围，请向市级部门反映"}],
+    "notify_dispatched": [{"number": LONG_NUMBER, "unit": "城关镇综合行政执法队城市管理中队"}],
+    "notify_signed": [{"number": LONG_NUMBER, "unit": "城关镇综合行政执法队城市管理中队"}],
+    "notify_materials_needed": [
+        {"number": LONG_NUMBER, "text": "请补充户口簿复印件和近期一寸照片"}
+    ],
+    "notify_materials_received": [{"number": LONG_NUMBER}],
+    "notify_escalated": [{"number": LONG_NUMBER, "unit": "清溪县住房和城乡建设局"}],
+    "notify_extended": [{"number": LONG_NUMBER, "due": moment_reply(DUE, "zh")}],
+    "notify_resolved": [{"number": LONG_NUMBER, "text": "路灯已更换，今晚起恢复照明。"}],
+    "notify_reopened": [{"number": LONG_NUMBER, "due": moment_reply(DUE, "zh")}],
+    "notify_merged": [{"survivor": LONG_NUMBER}],
+    "notify_message": [{"number": LONG_NUMBER, "text": "明天上午维修人员到现场，请保持电话畅通。"}],
+    "notify_update": [{"number": LONG_NUMBER}],
+    "survey_request": [{"number": LONG_NUMBER}],
+    "survey_reminder": [{"number": LONG_NUMBER}],
 }
 LONGEST_EN = sorted(catalog().items, key=lambda item: -len(item.en))[:3]
 PLACES = ("城关镇东门社区第一网格", "东澳镇东门村", "青山乡东门村")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from cases.clock import Clock
 from cases.exceptions import NotFoundError, RoutingError, TransitionError
-from cases.lifecycle import ActionContext, Actor
+from cases.lifecycle import ActionContext, Actor, perform
 from cases.models import Agent, Area, Case, CaseEvent, CaseNumberCounter, Department
 from cases.models.cases import ActorType, CaseKind, CaseStatus, HandlingKind
 from cases.models.messaging import Channel
@@ -383,3 +383,26 @@ def test_sequence_grows_past_9999(session: Session) -> None:
     number = allocate_case_number(session, dt.date(2026, 11, 22))
     assert number == "2026112210000"
     assert re.fullmatch(r"\d{13}", number)
+
+
+def test_text_with_nul_and_broken_unicode_is_stored_not_refused(
+    demo_session: Session, clock: Clock
+) -> None:
+    """A pasted description with NUL and a lone surrogate opens a case (PostgreSQL refuses NUL)."""
+    item = first_item(level="village", handling="promised")
+    hostile = "路灯\x00坏了\ud800三天"
+    case = open_case(
+        demo_session, intake(demo_session, item, description=hostile), now=NOW, clock=clock
+    )
+    event = perform(
+        case,
+        "note",
+        Actor(ActorType.AGENT, None, "测试"),
+        ActionContext(NOW, clock),
+        note="\x00已核实",
+    )
+    demo_session.add(event)
+    demo_session.commit()
+    demo_session.expire_all()
+    assert case.description == case.summary == "路灯坏了?三天"
+    assert event.note == "已核实"

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from flask.testing import FlaskClient
+from rq import SimpleWorker
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
@@ -20,8 +21,9 @@ from tests.fixtures.nlu import project_model
 from tests.fixtures.services import services_for
 from webhooks.app import create_app
 from webhooks.sms import twiml
-from worker import understanding
+from worker import runtime, understanding
 from worker.long_messages import SMS_SEGMENTS_PER_PART
+from worker.queue import get_queue
 
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://12345.example.gov.cn"
@@ -279,3 +281,75 @@ def test_a_long_reply_is_sent_as_several_messages_cut_at_sentences() -> None:
     assert all(part.endswith("。") for part in messages[1:])
     assert all(sms_segments(part) <= SMS_SEGMENTS_PER_PART for part in messages)
     assert "".join(messages[1:]) == reply
+
+
+@pytest.mark.parametrize("trusted", [0, 1])
+def test_forwarded_headers_are_believed_only_from_a_trusted_proxy(
+    demo_session: Session,
+    engine: Engine,
+    tmp_path,
+    trusted: int,  # type: ignore[no-untyped-def]
+) -> None:
+    """Behind nginx without ZHITONG_PUBLIC_URL, the signed public URL comes from X-Forwarded-*."""
+    settings = load_settings(
+        instance_path=tmp_path, secret_key="s", twilio_auth_token=TOKEN, trusted_proxies=trusted
+    )
+    client = create_app(settings, services_for(engine, settings)).test_client()
+    fields = form("路灯坏了", "SMproxy0001")
+    signature = RequestValidator(TOKEN).compute_signature(URL, fields)
+    response = client.post(
+        "/twilio/sms",
+        data=urlencode(fields),
+        content_type="application/x-www-form-urlencoded",
+        base_url="http://10.0.0.5:8080",
+        headers={
+            "X-Twilio-Signature": signature,
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "12345.example.gov.cn",
+            "X-Forwarded-For": "203.0.113.9",
+        },
+    )
+    assert response.status_code == (200 if trusted else 403)
+
+
+def test_queued_mode_answers_at_once_and_a_worker_replies(
+    demo_session: Session,
+    engine: Engine,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """ZHITONG_SMS_REPLY_MODE=queued: empty TwiML after the commit; the high queue's job runs the
+    bot and queues its replies for delivery; a retried webhook adds no second job or reply."""
+    settings = load_settings(
+        instance_path=tmp_path,
+        secret_key="s",
+        twilio_auth_token=TOKEN,
+        public_url=PUBLIC,
+        sms_reply_mode="queued",
+    )
+    services = services_for(engine, settings)
+    client = create_app(settings, services).test_client()
+    understanding.use_interpreter(project_model())
+    runtime.install(services)
+    try:
+        fields = form("东澳镇渔港村码头的路灯坏了三盏，晚上很黑", "SMqueued0001")
+        assert replies(post(client, fields)) == []
+        assert replies(post(client, fields)) == []  # Twilio's retry
+        high = get_queue("high", services.redis)
+        high_id = f"inbound-{demo_session.scalar(select(Message.id))}"
+        assert high.job_ids == [high_id]
+        demo_session.expire_all()
+        assert demo_session.scalar(select(Message.status)) is MessageStatus.RECEIVED
+        SimpleWorker([high], connection=services.redis).work(burst=True, logging_level="WARNING")
+        demo_session.commit()  # a new snapshot: SQLite readers see what was committed before
+        outbound = demo_session.scalars(
+            select(Message).where(Message.direction == Direction.OUTBOUND)
+        ).all()
+        assert outbound and all(m.status is MessageStatus.QUEUED for m in outbound)
+        assert any(re.search(r"\d{12}", m.body) for m in outbound)  # the receipt's case number
+        assert count(demo_session, Case) == 1
+        jobs = get_queue("default", services.redis).job_ids
+        deliveries = [job for job in jobs if job.startswith("deliver-")]
+        assert sorted(deliveries) == sorted(f"deliver-{m.id}" for m in outbound)  # each once
+    finally:
+        runtime.install(None)  # type: ignore[arg-type]
+        understanding.use_interpreter(None)

@@ -8,15 +8,17 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from bot.texts import sms_segments
 from cases.models import Contact, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.settings import load_settings
 from tests.fixtures.fake_twilio import FakeTwilio, running_fake_twilio
 from tests.fixtures.services import services_for
 from worker import delivery, runtime
+from worker.long_messages import SMS_SEGMENTS_PER_PART
 from worker.queue import get_queue
 from worker.runtime import Services
 from worker.senders import SendError, TwilioSender
@@ -49,7 +51,9 @@ def services(engine: Engine, tmp_path, fake_twilio: FakeTwilio) -> Iterator[Serv
     delivery.use_sender(None)
 
 
-def queued_message(session: Session, *, opted_out: bool = False) -> int:
+def queued_message(
+    session: Session, *, opted_out: bool = False, body: str = "您反映的路灯问题已修复。"
+) -> int:
     """Commit one queued outbound SMS to a resident and return its id."""
     contact = Contact(
         kind=AddressKind.PHONE,
@@ -63,7 +67,7 @@ def queued_message(session: Session, *, opted_out: bool = False) -> int:
         contact_id=contact.id,
         direction=Direction.OUTBOUND,
         channel=Channel.SMS,
-        body="您反映的路灯问题已修复。",
+        body=body,
         status=MessageStatus.QUEUED,
         created_at=NOW,
     )
@@ -152,3 +156,30 @@ def test_delivery_job_runs_on_the_real_redis(
     SimpleWorker([get_queue("default", connection)], connection=connection).work(burst=True)
     assert reload(services, message_id).status is MessageStatus.SENT
     assert len(fake_twilio.sent()) == 1
+
+
+def test_a_long_message_goes_out_in_numbered_parts_cut_at_sentences(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """A result text of 900 characters becomes parts of at most five segments, once."""
+    sentence = "经现场核实，东澳镇渔港村码头路段的三盏路灯因线路老化损坏，已更换线路和灯具。"
+    body = sentence * 24
+    message_id = queued_message(session, body=body)
+    assert delivery.deliver(message_id) == "sent"
+    with services.sessions() as check:
+        parts = check.scalars(
+            select(Message)
+            .where(Message.contact_id == reload(services, message_id).contact_id)
+            .order_by(Message.id)
+        ).all()
+        assert len(parts) > 1
+        for part in parts[1:]:
+            assert part.status is MessageStatus.QUEUED and part.event_id is None
+            assert delivery.deliver(part.id) == "sent"
+    assert delivery.deliver(message_id) == "sent"  # a retried job cuts and sends nothing again
+    sent = [request["form"]["Body"] for request in fake_twilio.sent()]
+    assert len(sent) == len(parts)
+    assert all(sms_segments(text) <= SMS_SEGMENTS_PER_PART for text in sent)
+    assert all(text.endswith(f"/{len(parts)})") for text in sent)
+    assert all(text.removesuffix(text[text.rindex("(") :]).endswith("。") for text in sent)
+    assert "".join(text[: text.rindex("(")] for text in sent) == body

@@ -38,6 +38,10 @@ def app_limiter(app: Flask, services: Services) -> Limiter:
             headers_enabled=True,
             key_prefix="zhitong-api",
             default_limits=[],
+            # Redis down must not take the API and web chat down with it: count in this
+            # process's memory until Redis is back, and never answer a 500 for the limiter.
+            in_memory_fallback_enabled=True,
+            swallow_errors=True,
         )
         app.extensions[_LIMITER] = existing
     return existing

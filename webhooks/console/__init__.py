@@ -6,7 +6,8 @@
 - `intake`: walk-in and patrol registration;
 - `residents`: a resident's history (户情民意备忘录);
 - `dashboard`: the figures of `cases.metrics`;
-- `agents`: account administration.
+- `agents`: account administration;
+- `jobs`: failed jobs and parked messages, for administrators.
 
 Sign-in lives in `webhooks.auth`, languages in `webhooks.i18n`.
 """
@@ -28,12 +29,24 @@ def init_app(app: Flask) -> None:
         conversations,
         dashboard,
         intake,
+        jobs,
         queues,
         residents,
         templating,
     )
 
-    modules = (auth, i18n, queues, case_page, conversations, intake, residents, dashboard, agents)
+    modules = (
+        auth,
+        i18n,
+        queues,
+        case_page,
+        conversations,
+        intake,
+        residents,
+        dashboard,
+        agents,
+        jobs,
+    )
     for module in modules:
         if not module.bp.error_handler_spec.get(None):
             for code in (400, 403, 404):

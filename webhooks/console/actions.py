@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 from cases.access import dispatch_targets
 from cases.exceptions import ActionRefusedError, NotFoundError
 from cases.lifecycle import ACTIONS, ActionContext, Actor, perform
-from cases.models import Agent, Case, CaseEvent, Contact, Department, NluCorrection
+from cases.models import Agent, Case, CaseEvent, Department, NluCorrection
 from cases.models.cases import CaseStatus
 from cases.service import dispatch_case, escalate_case, reclassify_case
 from intents.catalog import catalog
-from webhooks.console.messaging import queue_outbound_message
 
 # Console actions that are not rows of the lifecycle table: they record a note event.
 PSEUDO_ACTIONS = {"confirm_merge": "unmerge", "dismiss_duplicate": "merge"}
@@ -191,10 +190,8 @@ def _resolve(
     request: Request,
     context: ActionContext,
 ) -> CaseEvent:
-    """办结: the result text goes to the resident on the resident's channel."""
-    event = _plain(session, case, agent, actor, request, context)
-    _tell_resident(session, case, event, result_message(case, request.note))
-    return event
+    """办结: the resident is told the result (and asked to rate) by `worker.notify`."""
+    return _plain(session, case, agent, actor, request, context)
 
 
 def _message(
@@ -205,12 +202,10 @@ def _message(
     request: Request,
     context: ActionContext,
 ) -> CaseEvent:
-    """A message to the resident, recorded on the case and queued for sending."""
+    """A message to the resident, recorded on the case; `worker.notify` sends it."""
     if case.contact_id is None:
         raise ActionRefusedError("this case has no resident contact to message")
-    event = _plain(session, case, agent, actor, request, context)
-    _tell_resident(session, case, event, request.note.strip())
-    return event
+    return _plain(session, case, agent, actor, request, context)
 
 
 def _merge(
@@ -270,17 +265,6 @@ def _dismiss_duplicate(
     session.add(event)
     case.duplicate_of_id = None
     return event
-
-
-def result_message(case: Case, result: str) -> str:
-    """The SMS a resident gets when the case is resolved."""
-    return f"【直通】您的事项（编号{case.number}）已办结：{result.strip()} 如有疑问请回复本短信。"
-
-
-def _tell_resident(session: Session, case: Case, event: CaseEvent, body: str) -> None:
-    contact = session.get(Contact, case.contact_id) if case.contact_id else None
-    if contact is not None and body:
-        queue_outbound_message(session, contact, body, case, event=event)
 
 
 Handler = Callable[[Session, Case, Agent, Actor, Request, ActionContext], CaseEvent]

@@ -10,6 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cases.access import console_actions, dispatch_targets, may_act, sees_personal_data
 from cases.console_queries import find_case, transcript
+from cases.duplicates import suspicion
 from cases.exceptions import CasesError, TransitionError
 from cases.lifecycle import ActionContext
 from cases.models import Agent, Area, Case, Contact, Department
@@ -113,6 +114,7 @@ def case_page_context(case: Case, form: ActionForm) -> dict[str, object]:
         "unit": db.get(Department, case.department_id) if case.department_id else None,
         "assignee": db.get(Agent, case.assignee_id) if case.assignee_id else None,
         "duplicate_of": db.get(Case, case.duplicate_of_id) if case.duplicate_of_id else None,
+        "duplicate_suspicion": suspicion(case) if case.status is not CaseStatus.MERGED else None,
         "messages": transcript(db, case),
         "units": _dispatch_units(agent) if "dispatch" in actions else [],
         "unit_agents": _unit_agents() if "dispatch" in actions else [],

@@ -1,0 +1,243 @@
+"""The WeChat sender: wechatpy's real client against a loopback fake of WeChat's API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from cases.models import Contact, Message
+from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
+from cases.settings import Settings, load_settings
+from tests.fixtures.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, running_fake_wechat
+from tests.fixtures.services import services_for
+from worker import delivery, runtime
+from worker.runtime import Services
+from worker.senders import LocalSender, Outbound, SendError, WeChatSender, make_sender
+
+OPENID = "oAbCdEfGhIjKlMnOpQrStUvWxYz0"
+NOW = dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def fake_wechat() -> Iterator[FakeWeChat]:
+    """A recording WeChat API on loopback."""
+    with running_fake_wechat() as fake:
+        yield fake
+
+
+def wechat_settings(tmp_path: Path, base: str, **extra: object) -> Settings:
+    """Settings with an official account pointed at `base`."""
+    return load_settings(
+        instance_path=tmp_path,
+        wechat_token="tok",
+        wechat_app_id=APP_ID,
+        wechat_app_secret=APP_SECRET,
+        wechat_api_base=base,
+        **extra,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_wechat: FakeWeChat) -> Settings:
+    """Settings with the official account pointed at the fake."""
+    return wechat_settings(tmp_path, fake_wechat.base_url)
+
+
+def test_sends_a_customer_service_text_with_a_cached_token(
+    settings: Settings, fake_wechat: FakeWeChat
+) -> None:
+    """Two messages: one token fetch, two CS sends in WeChat's JSON shape to the openid."""
+    sender = WeChatSender(settings)
+    first = sender.send(Outbound(OPENID, "您的诉求已受理", Channel.WECHAT))
+    sender.send(Outbound(OPENID, "已办结", Channel.WECHAT))
+    assert first.status == "sent" and first.provider_id.startswith("cs:")
+    assert fake_wechat.sent() == [
+        {"touser": OPENID, "msgtype": "text", "text": {"content": "您的诉求已受理"}},
+        {"touser": OPENID, "msgtype": "text", "text": {"content": "已办结"}},
+    ]
+    assert fake_wechat.token_fetches() == 1
+
+
+def test_token_is_shared_through_redis(
+    settings: Settings, fake_wechat: FakeWeChat, redis_url: str
+) -> None:
+    """Two processes' senders on one Redis fetch the access token once between them."""
+    connection = Redis.from_url(redis_url)
+    WeChatSender(settings, connection).send(Outbound(OPENID, "一", Channel.WECHAT))
+    WeChatSender(settings, connection).send(Outbound(OPENID, "二", Channel.WECHAT))
+    assert fake_wechat.token_fetches() == 1 and len(fake_wechat.sent()) == 2
+    assert connection.get(f"zhitong:wechat:{APP_ID}_access_token") is not None
+    connection.close()
+
+
+def test_a_stale_token_is_refetched_and_the_message_sent_once(
+    settings: Settings, fake_wechat: FakeWeChat
+) -> None:
+    """After WeChat invalidates the token (42001), wechatpy fetches a new one and retries."""
+    sender = WeChatSender(settings)
+    sender.send(Outbound(OPENID, "一", Channel.WECHAT))
+    fake_wechat.expire_tokens()
+    sender.send(Outbound(OPENID, "二", Channel.WECHAT))
+    assert [m["text"]["content"] for m in fake_wechat.sent()] == ["一", "二"]
+    assert fake_wechat.token_fetches() == 2
+
+
+@pytest.mark.parametrize(
+    ("errcode", "http", "transient"),
+    [
+        (-1, None, True),  # system busy
+        (45009, None, True),  # API rate limit
+        (40001, None, True),  # credential still refused after a refetch
+        (43004, None, False),  # follower has unsubscribed
+        (45015, None, False),  # outside the 48-hour window
+        (45047, None, False),  # too many CS messages without an answer
+        (40003, None, False),  # invalid openid
+        (None, 502, True),
+        (None, 503, True),
+        (None, 404, False),
+    ],
+)
+def test_wechat_errors_are_transient_or_permanent(
+    settings: Settings,
+    fake_wechat: FakeWeChat,
+    errcode: int | None,
+    http: int | None,
+    transient: bool,
+) -> None:
+    """Each failure becomes a SendError with WeChat's errcode (or the HTTP status)."""
+    fake_wechat.fail_next(errcode, http=http, times=2)  # 40001 gets wechatpy's one refetch
+    with pytest.raises(SendError) as raised:
+        WeChatSender(settings).send(Outbound(OPENID, "hi", Channel.WECHAT))
+    assert raised.value.transient is transient
+    assert raised.value.code == str(errcode if errcode is not None else http)
+
+
+def test_an_unreachable_api_is_a_transient_network_error(tmp_path: Path) -> None:
+    """Nothing listening on the API base: a transient error coded `network`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = wechat_settings(tmp_path, f"http://127.0.0.1:{port}")
+    with pytest.raises(SendError) as raised:
+        WeChatSender(settings).send(Outbound(OPENID, "hi", Channel.WECHAT))
+    assert raised.value.transient and raised.value.code == "network"
+
+
+def test_a_wrong_app_secret_is_permanent(tmp_path: Path, fake_wechat: FakeWeChat) -> None:
+    """The token endpoint refuses the credentials (40125): no point in retrying."""
+    settings = load_settings(
+        instance_path=tmp_path,
+        wechat_app_id=APP_ID,
+        wechat_app_secret="wrong",
+        wechat_api_base=fake_wechat.base_url,
+    )
+    with pytest.raises(SendError) as raised:
+        WeChatSender(settings).send(Outbound(OPENID, "hi", Channel.WECHAT))
+    assert not raised.value.transient and raised.value.code == "40125"
+    assert fake_wechat.sent() == []
+
+
+def test_make_sender_picks_by_channel(tmp_path: Path, settings: Settings) -> None:
+    """WeChat messages go through WeChat when an account is configured, else stay local."""
+    assert isinstance(make_sender(settings, Channel.WECHAT), WeChatSender)
+    assert isinstance(make_sender(settings, Channel.SMS), LocalSender)  # no Twilio account
+    plain = load_settings(instance_path=tmp_path)
+    assert isinstance(make_sender(plain, Channel.WECHAT), LocalSender)
+
+
+# --- the delivery job on WeChat ----------------------------------------------------------
+
+
+@pytest.fixture
+def services(engine: Engine, settings: Settings) -> Iterator[Services]:
+    """Runtime services on the test database; WeChat's sender made from the settings."""
+    built = services_for(engine, settings)
+    runtime.install(built)
+    delivery.use_sender(None, Channel.WECHAT)
+    yield built
+    delivery.use_sender(None, Channel.WECHAT)
+
+
+def queued_wechat_message(session: Session, body: str, *, opted_out: bool = False) -> int:
+    """Commit one queued outbound WeChat message to a follower (who gave a phone number too)."""
+    contact = Contact(
+        kind=AddressKind.WECHAT, address=OPENID, phone="+8613800138000", opted_out=opted_out
+    )
+    session.add(contact)
+    session.flush()
+    message = Message(
+        contact_id=contact.id,
+        direction=Direction.OUTBOUND,
+        channel=Channel.WECHAT,
+        body=body,
+        status=MessageStatus.QUEUED,
+        created_at=NOW,
+    )
+    session.add(message)
+    session.commit()
+    return message.id
+
+
+def stored(services: Services, message_id: int) -> Message:
+    """The message as stored now."""
+    with services.sessions() as session:
+        found = session.get(Message, message_id)
+        assert found is not None
+        return found
+
+
+def test_delivery_sends_wechat_messages_to_the_openid(
+    services: Services, session: Session, fake_wechat: FakeWeChat
+) -> None:
+    """A queued WeChat notification goes to the openid (not the phone), once."""
+    message_id = queued_wechat_message(session, "您反映的路灯问题已修复。")
+    assert delivery.deliver(message_id) == "sent"
+    assert delivery.deliver(message_id) == "sent"
+    assert fake_wechat.sent() == [
+        {"touser": OPENID, "msgtype": "text", "text": {"content": "您反映的路灯问题已修复。"}}
+    ]
+    assert (stored(services, message_id).provider_id or "").startswith("cs:")
+
+
+def test_delivery_never_messages_an_opted_out_follower(
+    services: Services, session: Session, fake_wechat: FakeWeChat
+) -> None:
+    """A follower who sent 退订 gets nothing through the API."""
+    message_id = queued_wechat_message(session, "通知", opted_out=True)
+    assert delivery.deliver(message_id) == "suppressed"
+    assert fake_wechat.requests == []
+
+
+def test_delivery_parks_a_message_outside_the_48_hour_window(
+    services: Services, session: Session, fake_wechat: FakeWeChat
+) -> None:
+    """45015 is permanent: the message is failed with WeChat's code, not retried."""
+    message_id = queued_wechat_message(session, "通知")
+    fake_wechat.fail_next(45015)
+    assert delivery.deliver(message_id) == "failed"
+    message = stored(services, message_id)
+    assert message.error_code == "45015" and message.attempts == 1
+
+
+def test_delivery_splits_a_long_wechat_text_at_sentences(
+    services: Services, session: Session, fake_wechat: FakeWeChat
+) -> None:
+    """A text over WeChat's 2,048 bytes becomes parts that each fit, cut after a sentence."""
+    sentence = "您反映的问题已转交城关镇处理，请耐心等待回复。"
+    message_id = queued_wechat_message(session, sentence * 40)
+    assert delivery.deliver(message_id) == "sent"
+    with services.sessions() as check:
+        parts = check.scalars(select(Message.id).where(Message.id != message_id)).all()
+    for part in parts:
+        delivery.deliver(part)
+    texts = [m["text"]["content"] for m in fake_wechat.sent()]
+    assert len(texts) >= 2
+    assert all(len(text.encode("utf-8")) <= 2048 for text in texts)
+    assert all(text.split("(")[0].endswith("。") for text in texts)

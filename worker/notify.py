@@ -1,0 +1,474 @@
+"""Resident notifications: every resident-visible case event, told once to each resident.
+
+A case event the resident may see (受理, 交办, 签收, 补办, 上报, 延期, 办结 with its result, 重办,
+不予受理 with its reason, 合并 with the surviving number, an agent's message) becomes one
+message per recipient, on the resident's channel, in the resident's language
+(`intents/replies.yml`, keys ``notify_*``). Recipients are the case's contact and the contacts
+of cases merged into it (they follow the surviving case). The resident whose own message caused
+the event (a rating that reopens the case) is not told again: the bot has already answered.
+
+How it is triggered, reliably:
+
+- session hooks collect visible `CaseEvent` rows on flush and, after the commit, queue
+  `notify_event(event_id)` (a rollback queues nothing);
+- `catch_up` (periodic) finds visible events of the last days that have no message at all —
+  their job was lost because Redis was down at the commit — and notifies them, set-based.
+
+Exactly once: each message row is inserted with ``ON CONFLICT DO NOTHING`` against the unique
+``(event_id, contact_id, purpose)``, so a job run twice, or the job and the catch-up together,
+store one message. Deliveries are queued after the job's commit.
+
+Quiet hours (22:00–07:00 local, `ZHITONG_QUIET_HOURS_START/END`): a notification that is not
+urgent is stored ``held`` and `release_held` (periodic) turns it ``queued`` in the morning. Urgent
+cases and answers to the resident's own action are never held; web chat messages are never held
+(nothing rings: the chat page fetches them). An opted-out resident's row is stored
+``suppressed`` and never sent. Web chat notifications stay ``queued`` on the web channel for the
+chat page to fetch; no delivery job is queued for them.
+
+The resolve event also carries the 好差评 survey to the case's own contact (purpose
+``survey``), and a dissatisfied rating alerts the unit's supervising leader (`worker.surveys`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import event, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.case_numbers import display_case_number
+from bot.effects import ParamValue, Reply
+from bot.texts import fits_sms, moment_reply, render, texts
+from cases.db import session_scope
+from cases.models import Case, CaseEvent, Contact, Conversation, Department, Message
+from cases.models.cases import ActorType, CaseStatus
+from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
+from cases.settings import Settings
+from intents.catalog import catalog
+from worker import runtime
+from worker.delivery import enqueue_delivery
+from worker.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+NOTIFY_JOB = "worker.notify.notify_event"
+CATCH_UP_JOB = "worker.notify.catch_up"
+RELEASE_JOB = "worker.notify.release_held"
+_KEY = "zhitong_notify_events"
+
+# Purposes of an event's messages to one contact (`Message.purpose`).
+NOTICE, SURVEY, REMINDER = "", "survey", "reminder"
+
+# The catch-up looks this far back, and leaves the newest events to their own jobs.
+CATCH_UP_DAYS = 7
+CATCH_UP_GRACE = dt.timedelta(minutes=2)
+CATCH_UP_LIMIT = 500
+RELEASE_BATCH = 1000
+# An agent's own message to a resident is sent whole up to this length (longer is cut).
+MAX_MESSAGE_CHARS = 500
+
+# Channels a case comes in on that cannot carry a written answer: the resident hears by SMS.
+_NOT_WRITTEN = frozenset({Channel.VOICE, Channel.WALK_IN, Channel.PATROL, Channel.API})
+_CHANNEL_OF_ADDRESS = {
+    AddressKind.PHONE: Channel.SMS,
+    AddressKind.WHATSAPP: Channel.WHATSAPP,
+    AddressKind.WECHAT: Channel.WECHAT,
+    AddressKind.WEB: Channel.WEB,
+}
+# The text of each visible action; any other visible event (a shared note) uses its note.
+TEXT_OF_ACTION = {
+    "accept": "notify_accepted",
+    "reject": "notify_rejected",
+    "dispatch": "notify_dispatched",
+    "sign": "notify_signed",
+    "request_materials": "notify_materials_needed",
+    "receive_materials": "notify_materials_received",
+    "escalate": "notify_escalated",
+    "approve_extension": "notify_extended",
+    "resolve": "notify_resolved",
+    "reopen": "notify_reopened",
+    "merge": "notify_merged",
+    "message": "notify_message",
+}
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    """What one notification run stored."""
+
+    messages: int = 0  # new rows (any status)
+    held: int = 0
+    suppressed: int = 0
+    queued_ids: list[int] = field(default_factory=list)  # to deliver after the commit
+
+
+# ---------------------------------------------------------------------------------------------
+# Session hooks: visible events committed → notify_event jobs
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context: Any) -> None:
+    for obj in session.new:
+        if isinstance(obj, CaseEvent) and obj.visible_to_resident and obj.id is not None:
+            session.info.setdefault(_KEY, set()).add(obj.id)
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue(session: Session) -> None:
+    ids = session.info.pop(_KEY, set())
+    services = runtime.installed()
+    if not ids or services is None:
+        return
+    for event_id in sorted(ids):
+        try:
+            enqueue_notification(services.redis, event_id)
+        except RedisError:
+            log.warning("queue unreachable; catch-up will notify", extra={"event_id": event_id})
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_KEY, None)
+
+
+def enqueue_notification(connection: Any, event_id: int) -> None:
+    """Queue the notification of a committed event (safe to call twice)."""
+    enqueue(connection, NOTIFY_JOB, event_id, job_id=f"notify-{event_id}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs
+
+
+def notify_event(event_id: int, now: dt.datetime | None = None) -> NotifyResult:
+    """Store the messages of one visible event (once per recipient) and queue their delivery.
+
+    Args:
+        event_id: a `CaseEvent` id; an invisible or missing event stores nothing.
+        now: the time of the run (quiet hours are judged by it); the current time when None.
+    """
+    services = runtime.current()
+    moment = now or dt.datetime.now(dt.UTC)
+    with session_scope(services.sessions) as session:
+        result = notify_in(session, services.settings, event_id, moment)
+    deliver_queued(services.redis, result.queued_ids)
+    return result
+
+
+def catch_up(now: dt.datetime | None = None, days: int = CATCH_UP_DAYS) -> int:
+    """Notify visible events of the last `days` that have no message yet; returns how many.
+
+    One query finds them (no loop over cases); each is then notified in its own transaction,
+    at most `CATCH_UP_LIMIT` per run. Events caused by the resident are left out: they may
+    rightly have no message (the bot answered the resident directly).
+    """
+    services = runtime.current()
+    moment = now or dt.datetime.now(dt.UTC)
+    with session_scope(services.sessions) as session:
+        event_ids = list(session.scalars(unnotified_events(moment, days).limit(CATCH_UP_LIMIT)))
+    for event_id in event_ids:
+        notify_event(event_id, moment)
+    if event_ids:
+        log.info("notifications caught up", extra={"events": len(event_ids)})
+    return len(event_ids)
+
+
+def unnotified_events(now: dt.datetime, days: int = CATCH_UP_DAYS) -> Any:
+    """SELECT of visible event ids in [now − days, now − grace) with no message at all."""
+    return (
+        select(CaseEvent.id)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(
+            CaseEvent.visible_to_resident.is_(True),
+            CaseEvent.at >= now - dt.timedelta(days=days),
+            CaseEvent.at < now - CATCH_UP_GRACE,
+            CaseEvent.actor_type != ActorType.RESIDENT,
+            Case.contact_id.is_not(None),
+            ~exists().where(Message.event_id == CaseEvent.id),
+        )
+        .order_by(CaseEvent.id)
+    )
+
+
+def release_held(now: dt.datetime | None = None) -> int:
+    """After quiet hours, turn every held message queued and queue its delivery; how many."""
+    services = runtime.current()
+    moment = now or dt.datetime.now(dt.UTC)
+    if in_quiet_hours(moment, services.settings):
+        return 0
+    released = 0
+    while True:
+        with session_scope(services.sessions) as session:
+            batch = select(Message.id).where(
+                Message.status == MessageStatus.HELD, Message.direction == Direction.OUTBOUND
+            )
+            ids = list(session.scalars(batch.order_by(Message.id).limit(RELEASE_BATCH)))
+            if not ids:
+                break
+            # Conditional: a row another run released meanwhile is not counted twice.
+            rows = session.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.status == MessageStatus.HELD)
+                .values(status=MessageStatus.QUEUED)
+                .returning(Message.id, Message.channel)
+            ).all()
+        deliver_queued(services.redis, [row[0] for row in rows if row[1] is not Channel.WEB])
+        released += len(rows)
+    if released:
+        log.info("held notifications released", extra={"messages": released})
+    return released
+
+
+# ---------------------------------------------------------------------------------------------
+# The work, in the caller's transaction
+
+
+def notify_in(
+    session: Session, settings: Settings, event_id: int, now: dt.datetime
+) -> NotifyResult:
+    """Store the notification (and, after 办结, the survey) of one event; the caller commits."""
+    event = session.get(CaseEvent, event_id)
+    if event is None or not event.visible_to_resident:
+        return NotifyResult()
+    case = event.case
+    stored: list[tuple[int, MessageStatus, Channel]] = []
+    for contact in recipients(session, case):
+        if event.actor_type is ActorType.RESIDENT and event.actor_id == contact.id:
+            continue  # the bot already answered the resident's own message
+        stored += _store(session, settings, case, event, contact, NOTICE, now)
+        if event.action == "resolve" and contact.id == case.contact_id:
+            stored += _store(session, settings, case, event, contact, SURVEY, now)
+    if event.action == "reopen" and int(event.data.get("score", 0) or 0) >= 4:
+        from worker.surveys import alert_dissatisfied
+
+        stored += [
+            (message_id, MessageStatus.QUEUED, Channel.SMS)
+            for message_id in alert_dissatisfied(session, case, event, now)
+        ]
+    return NotifyResult(
+        messages=len(stored),
+        held=sum(status is MessageStatus.HELD for _, status, _ in stored),
+        suppressed=sum(status is MessageStatus.SUPPRESSED for _, status, _ in stored),
+        queued_ids=[
+            message_id
+            for message_id, status, channel in stored
+            if status is MessageStatus.QUEUED and channel is not Channel.WEB
+        ],
+    )
+
+
+def recipients(session: Session, case: Case) -> list[Contact]:
+    """The case's contact, then the contacts of cases merged into it, each once."""
+    ids = [case.contact_id] if case.contact_id is not None else []
+    ids += session.scalars(
+        select(Case.contact_id)
+        .where(
+            Case.duplicate_of_id == case.id,
+            Case.status == CaseStatus.MERGED,
+            Case.contact_id.is_not(None),
+        )
+        .order_by(Case.id)
+    )
+    unique = list(dict.fromkeys(i for i in ids if i is not None))
+    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(unique)))}
+    return [contacts[i] for i in unique if i in contacts]
+
+
+def store_message(
+    session: Session,
+    settings: Settings,
+    case: Case,
+    event: CaseEvent,
+    contact: Contact,
+    purpose: str,
+    body: str,
+    now: dt.datetime,
+    *,
+    urgent: bool = False,
+) -> tuple[int, MessageStatus, Channel] | None:
+    """Insert one message of an event to a contact; None when it was stored before.
+
+    The status: suppressed for an opted-out contact, held in quiet hours unless `urgent` or
+    on web chat, queued otherwise.
+    """
+    conversation = resident_conversation(session, case, contact)
+    channel = resident_channel(contact, conversation)
+    if contact.opted_out:
+        status = MessageStatus.SUPPRESSED
+    elif not urgent and channel is not Channel.WEB and in_quiet_hours(now, settings):
+        status = MessageStatus.HELD
+    else:
+        status = MessageStatus.QUEUED
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Message)
+        .values(
+            conversation_id=conversation.id if conversation else None,
+            contact_id=contact.id,
+            case_id=case.id,
+            event_id=event.id,
+            purpose=purpose,
+            direction=Direction.OUTBOUND.value,
+            channel=channel.value,
+            body=body,
+            media=[],
+            status=status.value,
+            error_code="",
+            error_message="",
+            attempts=0,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Message.id)
+    )
+    message_id = session.execute(statement).scalar_one_or_none()
+    return None if message_id is None else (message_id, status, channel)
+
+
+def _store(
+    session: Session,
+    settings: Settings,
+    case: Case,
+    event: CaseEvent,
+    contact: Contact,
+    purpose: str,
+    now: dt.datetime,
+) -> list[tuple[int, MessageStatus, Channel]]:
+    language = "en" if contact.language == "en" else "zh"
+    body = (
+        survey_text(case, settings, language, SURVEY)
+        if purpose == SURVEY
+        else notification_text(session, settings, case, event, language)
+    )
+    # An answer to the resident's own action, or news of an urgent case, is never held.
+    urgent = case.urgent or event.actor_type is ActorType.RESIDENT
+    row = store_message(session, settings, case, event, contact, purpose, body, now, urgent=urgent)
+    return [row] if row else []
+
+
+def resident_conversation(session: Session, case: Case, contact: Contact) -> Conversation | None:
+    """The case's conversation when it is this contact's, else the contact's latest one."""
+    if case.conversation_id is not None:
+        conversation = session.get(Conversation, case.conversation_id)
+        if conversation is not None and conversation.contact_id == contact.id:
+            return conversation
+    return session.scalars(
+        select(Conversation)
+        .where(Conversation.contact_id == contact.id)
+        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        .limit(1)
+    ).first()
+
+
+def resident_channel(contact: Contact, conversation: Conversation | None) -> Channel:
+    """The conversation's channel when it can carry text; voice and the rest go by SMS."""
+    if conversation is not None and conversation.channel not in _NOT_WRITTEN:
+        return conversation.channel
+    return _CHANNEL_OF_ADDRESS.get(contact.kind, Channel.SMS)
+
+
+def in_quiet_hours(moment: dt.datetime, settings: Settings) -> bool:
+    """Whether `moment` falls in the county's quiet hours (the span may cross midnight)."""
+    start = dt.time.fromisoformat(settings.quiet_hours_start)
+    end = dt.time.fromisoformat(settings.quiet_hours_end)
+    local = moment.astimezone(settings.zone).time()
+    if start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+# ---------------------------------------------------------------------------------------------
+# Texts
+
+
+def notification_text(
+    session: Session, settings: Settings, case: Case, event: CaseEvent, language: str
+) -> str:
+    """The message telling a resident of one event, in `language`."""
+    number = display_case_number(case.number, settings.case_number_prefix)
+    key = TEXT_OF_ACTION.get(event.action, "notify_message" if event.note else "notify_update")
+    params: dict[str, ParamValue] = {"number": number}
+    if key == "notify_accepted":
+        params["item"] = _item_name(case, language)
+    elif key in {"notify_dispatched", "notify_signed", "notify_escalated"}:
+        params["unit"] = _unit_name(session, case, event, language)
+    elif key in {"notify_extended", "notify_reopened"}:
+        due = case.due_at.astimezone(settings.zone) if case.due_at else None
+        params["due"] = moment_reply(due, language)
+    elif key == "notify_merged":
+        survivor = str(event.data.get("duplicate_of") or "")
+        if not survivor and case.duplicate_of_id is not None:
+            surviving = session.get(Case, case.duplicate_of_id)
+            survivor = surviving.number if surviving else ""
+        params["survivor"] = display_case_number(survivor, settings.case_number_prefix)
+    if key in {"notify_rejected", "notify_materials_needed", "notify_resolved", "notify_message"}:
+        text = event.note or (case.result_text if key == "notify_resolved" else case.reason)
+        whole = key == "notify_message"
+        return _with_free_text(Reply(key, params, language), text, whole=whole)
+    return render(Reply(key, params, language), texts())
+
+
+def survey_text(case: Case, settings: Settings, language: str, purpose: str) -> str:
+    """The 好差评 request (`SURVEY`) or its reminder (`REMINDER`)."""
+    key = "survey_request" if purpose == SURVEY else "survey_reminder"
+    number = display_case_number(case.number, settings.case_number_prefix)
+    return render(Reply(key, {"number": number}, language), texts())
+
+
+def _with_free_text(reply: Reply, text: str, *, whole: bool) -> str:
+    """Fill {text}; an agent's result or reason is cut (with "…") to fit two SMS segments."""
+    text = " ".join(text.split())
+    if whole:
+        text = text[:MAX_MESSAGE_CHARS]
+    filled = render(Reply(reply.text_key, {**reply.params, "text": text}, reply.language), texts())
+    if whole or fits_sms(filled):
+        return filled
+    ellipsis = "..." if reply.language == "en" else "…"
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits
+        middle = (low + high + 1) // 2
+        params = {**reply.params, "text": text[:middle].rstrip() + ellipsis}
+        if fits_sms(render(Reply(reply.text_key, params, reply.language), texts())):
+            low = middle
+        else:
+            high = middle - 1
+    params = {**reply.params, "text": text[:low].rstrip() + ellipsis}
+    return render(Reply(reply.text_key, params, reply.language), texts())
+
+
+def _item_name(case: Case, language: str) -> str:
+    try:
+        item = catalog().item(case.item_code)
+    except KeyError:
+        return case.summary[:20]
+    return item.en if language == "en" else item.zh
+
+
+def _unit_name(session: Session, case: Case, event: CaseEvent, language: str) -> str:
+    code = event.data.get("to_unit")
+    unit = (
+        session.scalars(select(Department).where(Department.code == str(code))).first()
+        if code
+        else None
+    )
+    if unit is None and case.department_id is not None:
+        unit = session.get(Department, case.department_id)
+    if unit is None:
+        return "相关单位" if language == "zh" else "the responsible unit"
+    return unit.name_en if language == "en" and unit.name_en else unit.name
+
+
+def deliver_queued(connection: Any, message_ids: list[int]) -> None:
+    """Queue delivery of committed messages; an unreachable queue leaves them queued."""
+    for message_id in message_ids:
+        try:
+            enqueue_delivery(connection, message_id)
+        except RedisError:
+            log.warning("queue unreachable; message stays queued", extra={"message_id": message_id})
