@@ -1,6 +1,7 @@
 """Intent classifier on the project's own data: accuracy, speed, size and memory.
 
-- 5-fold cross-validation on ``intents/nlu/*.yml`` (target: accuracy ≥ 0.93);
+- 5-fold cross-validation on ``intents/nlu/*.yml`` (target: accuracy ≥ 0.93), also split into
+  messages with Han characters and the others (English);
 - held-out accuracy and taxonomy-category accuracy on ``bench/data/nlu_heldout.yml`` when that
   file exists (messages written apart from the training data, never used to tune anything);
 - for a model trained on all the data: training seconds (target < 60 s), parse p99 (< 5 ms) and
@@ -61,6 +62,11 @@ def run() -> Iterator[Figure]:
         macro_f1=round(report["macro_f1"], 4),
         category_accuracy=round(report["category_accuracy"] or 0.0, 4),
         ece=round(report["expected_calibration_error"], 4),
+        **{
+            f"{script}_accuracy": round(part["accuracy"], 4)
+            for script, part in report["accuracy_by_script"].items()
+        },
+        **{f"{script}_n": part["n"] for script, part in report["accuracy_by_script"].items()},
     )
     started = time.perf_counter()
     model = train(examples)

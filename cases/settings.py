@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     instance_path: Path = Field(default=Path("instance"))
     database_url: str = ""
     redis_url: str = ""
+    # `zhitong worker`: fork a fresh process per job (isolation) or run jobs in the worker
+    # process (throughput); `zhitong worker --fork/--no-fork` overrides it.
+    worker_fork: bool = False
     public_url: str = ""
     # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host/-Port/-Prefix
     # (0: trust none). With 1, an nginx in front makes request URLs (signatures) and client

@@ -146,14 +146,20 @@ def print_demo_banner(services: Services) -> None:
     help="Queues to work (default: all).",
 )
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option(
+    "--fork/--no-fork",
+    default=None,
+    help="Fork a process per job (isolation) or run jobs in the worker (throughput); "
+    "default: ZHITONG_WORKER_FORK (off).",
+)
 @click.pass_context
 @friendly_errors
-def worker(ctx: click.Context, queues: tuple[str, ...], burst: bool) -> None:
+def worker(ctx: click.Context, queues: tuple[str, ...], burst: bool, fork: bool | None) -> None:
     """Run an RQ worker with the scheduler on ZHITONG_REDIS_URL."""
     settings = settings_from(ctx)
     if settings.uses_redis and not settings.rasa_url:  # without Redis run_worker explains
         ensure_model(settings.effective_nlu_model_path)
-    run_worker(settings, list(queues), burst=burst)
+    run_worker(settings, list(queues), burst=burst, fork=fork)
 
 
 @main.command()

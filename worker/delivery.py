@@ -13,12 +13,14 @@ import logging
 
 from redis import Redis
 from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cases.db import session_scope
 from cases.models import Contact, Message
 from cases.models.messaging import Channel, Direction, MessageStatus
+from cases.settings import Settings
 from worker import outbox, runtime
 from worker.long_messages import split_long_message
 from worker.queue import POLICIES, enqueue
@@ -31,44 +33,67 @@ JOB = "worker.delivery.deliver"
 _RETRY = POLICIES[JOB].retry
 MAX_ATTEMPTS = (_RETRY.max if _RETRY is not None else 0) + 1
 
-_sender: Sender | None = None
-_wechat_sender: Sender | None = None
+# The process's senders, by kind ("wechat", "default"), with the settings they were made from:
+# installing other services (another test, a reconfigured process) makes fresh ones. A sender
+# set by `use_sender` is kept whatever the settings (None in place of the settings).
+_senders: dict[str, tuple[Settings | None, Sender]] = {}
+
+
+def _kind(channel: Channel) -> str:
+    return "wechat" if channel is Channel.WECHAT else "default"
 
 
 def sender(channel: Channel = Channel.SMS) -> Sender:
-    """The process's sender for a channel, made once from the settings: WeChat's (or local)
-    for WeChat, Twilio (or local) for the others."""
-    global _sender, _wechat_sender
-    if channel is Channel.WECHAT:
-        if _wechat_sender is None:
-            services = runtime.current()
-            redis = services.redis if services.settings.uses_redis else None
-            _wechat_sender = make_sender(services.settings, Channel.WECHAT, redis)
-        return _wechat_sender
-    if _sender is None:
-        _sender = make_sender(runtime.current().settings)
-    return _sender
+    """The process's sender for a channel, made from the installed settings: WeChat's (or
+    local) for WeChat, Twilio (or local) for the others."""
+    services = runtime.current()
+    kind = _kind(channel)
+    cached = _senders.get(kind)
+    if cached is not None and (cached[0] is None or cached[0] is services.settings):
+        return cached[1]
+    if kind == "wechat":
+        redis = services.redis if services.settings.uses_redis else None
+        made = make_sender(services.settings, Channel.WECHAT, redis)
+    else:
+        made = make_sender(services.settings)
+    _senders[kind] = (services.settings, made)
+    return made
 
 
 def use_sender(replacement: Sender | None, channel: Channel = Channel.SMS) -> None:
-    """Swap the process's sender for a channel (for tests and the embedded simulator)."""
-    global _sender, _wechat_sender
-    if channel is Channel.WECHAT:
-        _wechat_sender = replacement
+    """Pin the process's sender for a channel (tests, the embedded simulator); None unpins."""
+    if replacement is None:
+        _senders.pop(_kind(channel), None)
     else:
-        _sender = replacement
+        _senders[_kind(channel)] = (None, replacement)
 
 
 def enqueue_delivery(connection: Redis, message_id: int) -> None:
     """Queue delivery of a committed outbound message (safe to call twice).
 
-    The job id is the message's, and a job of that id still in Redis is not queued again (the
-    outbox hook and the shell may both ask); the delivery claim guards the rest.
+    The job id is the message's. While a job of that id will still run (queued, scheduled,
+    running) it is not queued again — the outbox hook and the shell may both ask; a finished or
+    failed job's record is replaced, so a message queued again (an admin's retry) goes out. The
+    delivery claim guards whatever slips between the look and the enqueue.
     """
-    try:
-        enqueue(connection, JOB, message_id, job_id=f"deliver-{message_id}", unique=True)
-    except DuplicateJobError:
-        pass
+    job_id = f"deliver-{message_id}"
+    for _ in range(2):
+        try:
+            enqueue(connection, JOB, message_id, job_id=job_id, unique=True)
+            return
+        except DuplicateJobError:
+            existing = Job.fetch_many([job_id], connection=connection)[0]
+            if existing is None:
+                continue  # gone since: try again
+            if existing.get_status(refresh=False) in _WILL_RUN:
+                return
+            existing.delete()
+
+
+# States in which a job will still run: queueing it again would only run it twice.
+_WILL_RUN = frozenset(
+    {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+)
 
 
 def deliver(message_id: int) -> str:

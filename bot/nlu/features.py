@@ -1,4 +1,4 @@
-"""Featurisation: a normalised message seen three ways, each turned into TF-IDF n-grams.
+"""Featurisation: a normalised message seen five ways, each turned into TF-IDF n-grams.
 
 - **characters** — n-grams of 1–3 characters. Chinese has no spaces, and characters carry most
   of the meaning of a short message; n-grams also survive missing or extra characters.
@@ -7,6 +7,10 @@
 - **syllables** — toneless pinyin of every character (pypinyin), unigrams and bigrams. Residents
   type with pinyin input methods and pick the wrong character of the right sound: 滴保 for 低保,
   债基地 for 宅基地. Both sides of such a typo share their syllable n-grams.
+- **Latin words** and **Latin word pieces** — the words of a message written in English (or in
+  pinyin), whole and as character 3–5-grams inside each word. The views above see English only as
+  short character runs across word boundaries; whole words and word pieces let paid/pay,
+  neighbour/neighbours or broke/break-in share features. A Chinese message has none of them.
 
 Every view is marked at the start and the end of the message, so the first and last tokens (打开…,
 …吗) are features of their own. Each view is weighted TF-IDF with sublinear term frequency,
@@ -18,6 +22,7 @@ docs/nlu.md), never on its test split.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -36,18 +41,28 @@ if TYPE_CHECKING:
 START = "\x02"
 END = "\x03"
 
-View = Literal["chars", "words", "syllables"]
+View = Literal["chars", "words", "syllables", "latin_words", "latin_pieces"]
+# A Latin-script word: letters, with inner apostrophes (don't, kid's).
+_LATIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 
 jieba.setLogLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
 class Document:
-    """A message prepared for featurisation: its three views, each with start and end markers."""
+    """A message prepared for featurisation.
+
+    `chars`, `words` and `syllables` carry start and end markers; `latin_words` holds the
+    message's Latin-script words (none for a message in Chinese only) and `latin_pieces` the
+    same words padded with a space on each side, so that word pieces can mark a word's start and
+    end.
+    """
 
     chars: str
     words: tuple[str, ...]
     syllables: tuple[str, ...]
+    latin_words: tuple[str, ...] = ()
+    latin_pieces: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -66,26 +81,33 @@ class ViewSpec:
     max_features: int
 
 
-# Chosen by cross-validation on the SMP2017 training split (docs/nlu.md). The caps only bite on
-# large corpora of long messages; they bound the model file and the memory of a loaded model.
+# Chosen by cross-validation on the SMP2017 training split (docs/nlu.md); the Latin views by
+# cross-validation on the project's data (SMP2017 has no Latin-script messages to speak of).
+# The caps only bite on large corpora of long messages; they bound the model file and the memory
+# of a loaded model.
 DEFAULT_VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("chars", 1, 3, weight=1.0, max_features=300_000),
     ViewSpec("words", 1, 2, weight=0.5, max_features=200_000),
     ViewSpec("syllables", 1, 2, weight=0.6, max_features=100_000),
+    ViewSpec("latin_words", 1, 1, weight=0.8, max_features=50_000),
+    ViewSpec("latin_pieces", 3, 5, weight=0.8, max_features=100_000),
 )
 
 
 def prepare(text: str) -> Document:
-    """Normalise `text` and build its three views (lower-cased, whitespace dropped from tokens)."""
+    """Normalise `text` and build its views (lower-cased, whitespace dropped from tokens)."""
     clean = normalize(text).lower()
     # Dictionary words only (no HMM guessing of unknown words): as accurate in cross-validation
     # and several times faster on long messages.
     words = (word for word in jieba.lcut(clean, HMM=False) if not word.isspace())
     syllables = (syllable for char in clean if not char.isspace() for syllable in _syllables(char))
+    latin = tuple(_LATIN_WORD.findall(clean))
     return Document(
         chars=f"{START}{clean}{END}",
         words=(START, *words, END),
         syllables=(START, *syllables, END),
+        latin_words=latin,
+        latin_pieces=tuple(f" {word} " for word in latin),
     )
 
 
@@ -108,14 +130,37 @@ class NGrams:
     high: int
 
     def __call__(self, document: Document) -> list[str]:
-        """All n-grams of the view with `low` ≤ n ≤ `high`; word n-grams are space-joined."""
+        """All n-grams of the view with `low` ≤ n ≤ `high`; word n-grams are space-joined.
+
+        For ``latin_pieces`` the n-grams are character n-grams inside each (padded) word.
+        """
         tokens = getattr(document, self.view)
+        if self.view == "latin_pieces":
+            return [
+                word[start : start + size]
+                for word in tokens
+                for size in range(self.low, self.high + 1)
+                for start in range(len(word) - size + 1)
+            ]
         joiner = "" if self.view == "chars" else " "
         return [
             joiner.join(tokens[start : start + size])
             for size in range(self.low, self.high + 1)
             for start in range(len(tokens) - size + 1)
         ]
+
+
+def usable_views(views: Sequence[ViewSpec], documents: Sequence[Document]) -> tuple[ViewSpec, ...]:
+    """The views that give at least one n-gram on `documents`, in their order.
+
+    A view with nothing to learn from (no Latin-script word in a corpus of Chinese messages) is
+    left out rather than given an empty vocabulary, which scikit-learn refuses.
+    """
+    return tuple(
+        spec
+        for spec in views
+        if any(NGrams(spec.view, spec.low, spec.high)(document) for document in documents)
+    )
 
 
 def build_featurizer(views: tuple[ViewSpec, ...] = DEFAULT_VIEWS) -> FeatureUnion:

@@ -31,6 +31,7 @@ from bot.nlu.features import (
     Vocabulary,
     build_featurizer,
     prepare,
+    usable_views,
 )
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def train(
     temperature = fit_temperature(heldout[seen], gold[seen])
     featurizer, weights, bias = _fit(documents, gold, len(names), settings, seed)
     return IntentModel(
-        vocabulary=Vocabulary.from_featurizer(featurizer, settings.views),
+        vocabulary=Vocabulary.from_featurizer(featurizer, usable_views(settings.views, documents)),
         intents=tuple(str(name) for name in names),
         weights=weights,
         bias=bias,
@@ -251,12 +252,15 @@ def _fit(
     settings: TrainingSettings,
     seed: int,
 ) -> tuple[FeatureUnion, np.ndarray, np.ndarray]:
-    """Fit featurizer and SVM; rows for intents absent from `gold` never win."""
+    """Fit featurizer and SVM; rows for intents absent from `gold` never win.
+
+    The featurizer has the views of `settings` that `documents` give n-grams for.
+    """
     # Imported here: scikit-learn is for training; a process that only parses never loads it.
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
-    featurizer = build_featurizer(settings.views)
+    featurizer = build_featurizer(usable_views(settings.views, documents))
     features = featurizer.fit_transform(documents)
     svm = LinearSVC(
         C=settings.c, class_weight="balanced", dual=True, max_iter=10_000, random_state=seed
@@ -286,7 +290,9 @@ def _heldout_scores(
     seed: int,
 ) -> np.ndarray:
     """Scores of every example from a model trained on the other folds."""
-    folds = assign_folds(gold, settings.calibration_folds, seed)
+    folds = assign_folds(
+        gold, settings.calibration_folds, seed, [document.chars for document in documents]
+    )
     scores = np.full((len(gold), n_intents), _UNSEEN_SCORE)
     for fold in np.unique(folds):
         train_rows, test_rows = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
@@ -300,15 +306,35 @@ def _heldout_scores(
     return scores
 
 
-def assign_folds(gold: np.ndarray, k: int, seed: int) -> np.ndarray:
+def assign_folds(
+    gold: np.ndarray, k: int, seed: int, groups: Sequence[str] | None = None
+) -> np.ndarray:
     """Stratified fold numbers 0…k-1: each intent's examples are dealt round the folds.
 
     Unlike scikit-learn's StratifiedKFold this accepts intents with fewer than `k` examples
     (they simply miss some folds), which project data in the making has.
+
+    Args:
+        gold: the intent number of every example.
+        k: number of folds.
+        seed: seeds the order of the deal.
+        groups: optional key of every example; examples with the same key land in the same
+            fold (one deal per key), so that a message and its copy (e.g. traditional 謝謝 and
+            simplified 谢谢, one text after normalisation) are never split between training and
+            test.
     """
+    keys: Sequence[object] = groups if groups is not None else range(len(gold))
     rng = np.random.default_rng(seed)
     folds = np.empty(len(gold), dtype=np.int64)
+    fold_of: dict[object, int] = {}
     for label in np.unique(gold):
         rows = rng.permutation(np.flatnonzero(gold == label))
-        folds[rows] = (rng.integers(k) + np.arange(len(rows))) % k
+        start = int(rng.integers(k))
+        dealt = 0
+        for row in rows.tolist():
+            key = keys[row]
+            if key not in fold_of:
+                fold_of[key] = (start + dealt) % k
+                dealt += 1
+            folds[row] = fold_of[key]
     return folds

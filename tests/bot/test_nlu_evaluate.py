@@ -6,10 +6,12 @@ import itertools
 import json
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from bot.nlu.evaluate import (
     Outcome,
+    accuracy_by_script,
     build_report,
     category_accuracy,
     cross_validate,
@@ -137,7 +139,9 @@ def test_evaluate_trains_and_reports() -> None:
 def test_cross_validate_pools_all_examples() -> None:
     """K-fold CV predicts every example once and reports per-fold accuracy."""
     report = cross_validate(TOY, 3, clock=ticking_clock())
-    assert set(report) == REPORT_KEYS | {"folds", "fold_accuracy"}
+    assert set(report) == REPORT_KEYS | {"folds", "fold_accuracy", "accuracy_by_script"}
+    assert report["accuracy_by_script"]["han"]["n"] == len(TOY)
+    assert "other" not in report["accuracy_by_script"]
     assert report["n_test"] == len(TOY)
     assert report["folds"] == 3
     assert len(report["fold_accuracy"]) == 3
@@ -148,3 +152,44 @@ def test_cross_validate_needs_two_folds() -> None:
     """k below 2 is refused."""
     with pytest.raises(ValueError, match="k >= 2"):
         cross_validate(TOY, 1)
+
+
+def test_cross_validate_keeps_normalised_twins_in_one_fold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A traditional/simplified or full-width twin is never in training while its twin is tested."""
+    import bot.nlu.evaluate as evaluate_module
+
+    seen: list[np.ndarray] = []
+    original = evaluate_module.assign_folds
+
+    def spy(gold: np.ndarray, k: int, seed: int, groups: list[str] | None = None) -> np.ndarray:
+        folds = original(gold, k, seed, groups)
+        seen.append(folds)
+        return folds
+
+    monkeypatch.setattr(evaluate_module, "assign_folds", spy)
+    twins = [*TOY, ("養老金", "pension"), ("宅基地證", "homestead"), ("ＨＥＬＬＯ", "greet")]
+    twins += [("hello", "greet")]
+    report = cross_validate(twins, 3, clock=ticking_clock())
+    assert report["n_test"] == len(twins)
+    (folds,) = seen
+    texts = [text for text, _ in twins]
+    for a, b in [("養老金", "养老金"), ("宅基地證", "宅基地证"), ("ＨＥＬＬＯ", "hello")]:
+        assert folds[texts.index(a)] == folds[texts.index(b)]
+
+
+def test_accuracy_by_script_splits_han_from_other() -> None:
+    """Messages with a Han character (any extension) are one group, the rest the other."""
+    outcome = Outcome(
+        gold=["a", "a", "b", "b", "b"],
+        predicted=["a", "b", "b", None, "b"],
+        confidence=[0.9] * 5,
+        latency=[0.001] * 5,
+    )
+    texts = ["养老金", "pension 养老", "hello", "?!", "\U00020000x"]
+    assert accuracy_by_script(texts, outcome) == {
+        "han": {"n": 3, "accuracy": 2 / 3},
+        "other": {"n": 2, "accuracy": 0.5},
+    }
+    assert accuracy_by_script([], Outcome()) == {}

@@ -10,7 +10,7 @@ import pytest
 
 from bot.nlu import IntentModel, ModelFileError, TrainingDataError, load_model, train
 from bot.nlu.calibration import fit_temperature, softmax
-from bot.nlu.features import build_featurizer, prepare
+from bot.nlu.features import DEFAULT_VIEWS, NGrams, build_featurizer, prepare, usable_views
 from bot.nlu.model import FORMAT_MAGIC, assign_folds
 
 TOY = {
@@ -155,17 +155,61 @@ def test_fewer_than_two_intents_is_refused(examples: list[tuple[str, str]]) -> N
         train(examples, seed=0)
 
 
-def test_compact_featurisation_equals_scikit_learn() -> None:
+ENGLISH = [
+    ("i want to apply for dibao", "social_minimum_living"),
+    ("we're poor, can we get the minimum living allowance", "social_minimum_living"),
+    ("how do i get a permit to build my house", "land_homestead"),
+    ("homestead approval for a new house", "land_homestead"),
+    ("when is my pension paid", "social_pension"),
+    ("my pension didn't arrive", "social_pension"),
+    ("hello there", "greet"),
+    ("hi", "greet"),
+]
+
+
+@pytest.mark.parametrize(
+    ("examples", "text"),
+    [
+        (EXAMPLES, "我想申请低保和养老金，谢谢"),
+        (EXAMPLES + ENGLISH, "My pensions haven't been paid, 低保 too"),
+        (EXAMPLES + ENGLISH, "养老金 don't"),
+    ],
+)
+def test_compact_featurisation_equals_scikit_learn(
+    examples: list[tuple[str, str]], text: str
+) -> None:
     """The parse-time featurisation computes what the fitted scikit-learn union computes."""
-    documents = [prepare(text) for text, _ in EXAMPLES]
-    union = build_featurizer()
+    documents = [prepare(example) for example, _ in examples]
+    union = build_featurizer(usable_views(DEFAULT_VIEWS, documents))
     union.fit(documents)
-    model = train(EXAMPLES, seed=0)
-    expected = union.transform([prepare("我想申请低保和养老金，谢谢")]).toarray()[0]
-    columns, values = model.vocabulary.featurize(prepare("我想申请低保和养老金，谢谢"))
+    model = train(examples, seed=0)
+    expected = union.transform([prepare(text)]).toarray()[0]
+    columns, values = model.vocabulary.featurize(prepare(text))
     actual = np.zeros(model.vocabulary.size)
     actual[columns] = values
     assert np.allclose(actual, expected, atol=1e-6)
+
+
+def test_latin_views_only_where_latin_words_are() -> None:
+    """Chinese-only data trains without the Latin views; mixed data keeps them, in order."""
+    chinese = train(EXAMPLES, seed=0)
+    assert [spec.view for spec in chinese.vocabulary.views] == ["chars", "words", "syllables"]
+    mixed = train(EXAMPLES + ENGLISH, seed=0)
+    assert [spec.view for spec in mixed.vocabulary.views] == [spec.view for spec in DEFAULT_VIEWS]
+    assert mixed.parse("my pension hasn't been paid")["intent"]["name"] == "social_pension"
+    assert mixed.parse("养老金什么时候领")["intent"]["name"] == "social_pension"
+
+
+def test_latin_words_and_pieces() -> None:
+    """English words are whole tokens and padded pieces; inflections share their pieces."""
+    document = prepare("Neighbour's dog, 邻居 PAID!")
+    assert document.latin_words == ("neighbour's", "dog", "paid")
+    assert document.latin_pieces == (" neighbour's ", " dog ", " paid ")
+    pieces = NGrams("latin_pieces", 3, 5)
+    assert set(pieces(prepare("paid"))) & set(pieces(prepare("pay"))) == {" pa"}
+    assert {"id ", " paid", "paid "} <= set(pieces(prepare("paid")))
+    assert prepare("只有中文").latin_words == ()
+    assert NGrams("latin_pieces", 3, 5)(prepare("只有中文")) == []
 
 
 def test_save_and_load_round_trip(model: IntentModel, tmp_path: Path) -> None:
@@ -249,3 +293,14 @@ def test_folds_are_stratified_and_accept_rare_intents() -> None:
     assert set(folds[:10]) == set(range(5))
     assert np.bincount(folds[:10]).tolist() == [2, 2, 2, 2, 2]
     assert folds[-1] in range(5)
+
+
+def test_folds_keep_groups_together() -> None:
+    """Examples with the same group key land in one fold; without keys nothing changes."""
+    gold = np.array([0] * 12 + [1] * 6)
+    groups = [f"text{i // 3}" for i in range(12)] + [f"other{i}" for i in range(6)]
+    folds = assign_folds(gold, 4, seed=3, groups=groups)
+    for start in range(0, 12, 3):
+        assert len(set(folds[start : start + 3])) == 1
+    assert set(folds[:12]) == set(range(4))  # four groups dealt round four folds
+    assert np.array_equal(assign_folds(gold, 4, seed=3), assign_folds(gold, 4, seed=3, groups=None))

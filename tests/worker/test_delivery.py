@@ -183,3 +183,50 @@ def test_a_long_message_goes_out_in_numbered_parts_cut_at_sentences(
     assert all(text.endswith(f"/{len(parts)})") for text in sent)
     assert all(text.removesuffix(text[text.rindex("(") :]).endswith("。") for text in sent)
     assert "".join(text[: text.rindex("(")] for text in sent) == body
+
+
+def test_a_delivery_is_queued_once_while_its_job_will_run_and_again_after(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """Two asks while the job waits queue it once; after it finished, a re-queued message
+    (an admin's retry) gets a fresh job instead of being stuck behind the old record."""
+    message_id = queued_message(session)
+    queue = get_queue("default", services.redis)
+    delivery.enqueue_delivery(services.redis, message_id)
+    delivery.enqueue_delivery(services.redis, message_id)
+    assert queue.job_ids == [f"deliver-{message_id}"]
+    SimpleWorker([queue], connection=services.redis).work(burst=True, logging_level="WARNING")
+    assert reload(services, message_id).status is MessageStatus.SENT
+    with services.sessions() as again:
+        stored = again.get(Message, message_id)
+        assert stored is not None
+        stored.status = MessageStatus.QUEUED
+        again.commit()
+    delivery.enqueue_delivery(services.redis, message_id)
+    assert queue.job_ids == [f"deliver-{message_id}"]
+    SimpleWorker([queue], connection=services.redis).work(burst=True, logging_level="WARNING")
+    assert len(fake_twilio.sent()) == 2
+
+
+def test_the_sender_follows_the_installed_settings(
+    engine: Engine, tmp_path, fake_twilio: FakeTwilio  # type: ignore[no-untyped-def]
+) -> None:
+    """A process that installs other services (reconfigured, or the next test) gets a sender
+    made from them, not one cached from settings that no longer apply."""
+    delivery.use_sender(None)
+    local = services_for(engine, load_settings(instance_path=tmp_path))
+    runtime.install(local)
+    assert delivery.sender().name == "local"
+    twilio = services_for(
+        engine,
+        load_settings(
+            instance_path=tmp_path,
+            twilio_account_sid="AC" + "2" * 32,
+            twilio_auth_token="token",
+            twilio_from="+8610690000",
+            twilio_api_base=fake_twilio.base_url,
+        ),
+    )
+    runtime.install(twilio)
+    assert delivery.sender().name == "twilio"
+    assert delivery.sender() is delivery.sender()
