@@ -1,4 +1,5 @@
-"""A live console for browser tests and screenshots: SQLite, demo county, a thread-served app."""
+"""A live console for browser tests and screenshots: SQLite, demo county, a thread-served app
+with the embedded job worker, as `zhitong serve` runs it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cases.demo import load_demo_county
 from cases.settings import load_settings
 from webhooks.app import create_app
 from webhooks.extensions import Services, build_services
+from worker.queue import start_embedded_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,7 +44,13 @@ class LiveConsole:
 def live_console(folder: Path) -> Iterator[LiveConsole]:
     """Serve the app in demo mode on a free local port until the block ends."""
     settings = load_settings(
-        instance_path=folder, secret_key="browser-test", demo=True, log_format="text"
+        instance_path=folder,
+        secret_key="browser-test",
+        demo=True,
+        log_format="text",
+        # No quiet hours: notifications go out whatever time of day the tests run.
+        quiet_hours_start="00:00",
+        quiet_hours_end="00:00",
     )
     services = build_services(settings)
     migrate.upgrade(services.engine)
@@ -51,9 +59,11 @@ def live_console(folder: Path) -> Iterator[LiveConsole]:
     server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    jobs = start_embedded_worker(services.redis)  # as `zhitong serve` runs them
     try:
         yield LiveConsole(f"http://127.0.0.1:{server.server_port}", services)
     finally:
+        jobs.stop()
         server.shutdown()
         thread.join(timeout=5)
         services.close()
