@@ -118,11 +118,11 @@ def test_fill_case_completes_a_receipt() -> None:
 
 
 def test_a_case_without_deadline_says_so() -> None:
-    """No deadline: the due text says it will come by SMS."""
+    """No deadline: the due text says a later message will confirm it."""
     reply = fill_case(
         Reply("reclassified", {"item": "x"}, "en", "reclassify_case"), number="1", due=None
     )
-    assert "to be confirmed by SMS" in render(reply, texts())
+    assert "to be confirmed in a later message" in render(reply, texts())
 
 
 def test_dates_in_english_are_unambiguous() -> None:
