@@ -236,6 +236,8 @@ def _first_replies(base: str, count: int) -> Iterator[dict[str, Any]]:
         response = session.post(
             f"{base}/api/chat",
             json={"text": TEXTS[index % len(TEXTS)], "client_id": f"bench-{uuid.uuid4().hex}"},
+            # Residents behind the county's proxy, each from their own address (rate limits).
+            headers={"X-Forwarded-For": f"10.9.{index // 250}.{index % 250 + 1}"},
             timeout=30,
         )
         return response.status_code == 200 and bool(response.json().get("replies"))
@@ -382,6 +384,7 @@ def _wrk(wrk: str, base: str, requests_file: Path) -> dict[str, float]:
 def _environment(engine: Engine, model: Path, port: int, work: Path, mode: str) -> dict[str, str]:
     return {
         "ZHITONG_SMS_REPLY_MODE": mode,
+        "ZHITONG_TRUSTED_PROXIES": "1",
         **os.environ,
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         "ZHITONG_DATABASE_URL": engine.url.render_as_string(hide_password=False),
