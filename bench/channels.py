@@ -55,7 +55,7 @@ WECHAT_TOKEN = "benchwechattoken"
 REDIS_URL = os.environ.get("ZHITONG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 WORKERS = 2
 THREADS = int(os.environ.get("ZHITONG_BENCH_THREADS", "4"))
-CONNECTIONS = int(os.environ.get("ZHITONG_BENCH_CONNECTIONS", "8"))
+CONNECTIONS = int(os.environ.get("ZHITONG_BENCH_CONNECTIONS", "4"))
 DURATION_SECONDS = int(os.environ.get("ZHITONG_BENCH_DURATION", "20"))
 
 # What residents of the demo county write, first messages of a conversation.
