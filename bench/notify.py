@@ -1,18 +1,23 @@
-"""Resident notifications end to end: N visible events → notify jobs → delivery jobs → Twilio.
+"""Resident notifications end to end: a burst of visible events or released messages → Twilio.
 
 PostgreSQL, the real Redis (`ZHITONG_BENCH_REDIS_URL`, default database 15, emptied first) and
-the loopback fake Twilio. N accepted cases, each with its own resident, get one visible
-``dispatch`` event (bulk-inserted); one `notify_event` job per event is queued, as the session
-hook does after a commit. Then 2 worker processes run the jobs with the project's settings
-(ZHITONG_* in their environment, Twilio pointed at the fake), and the bench waits until every
-message is `sent`. Measured, in messages per second from the workers' start:
+the loopback fake Twilio. N accepted cases, each with its own resident, are bulk-inserted. Two
+bursts, as production sees them:
 
-- ``simple``: `zhitong worker --burst --no-fork` (the default: jobs run in the worker process);
-- ``fork``: `zhitong worker --burst --fork` (a forked child per job, job modules preloaded);
-- ``rq_fork``: plain `rq worker --burst` (RQ's fork-per-job worker with nothing preloaded:
-  every child imports the project, about 1.4 s a job; a small N, to show why it is not used).
+- ``simple`` / ``fork``: each case gets one visible ``dispatch`` event in one bulk commit (a
+  sweep, an import); the jobs the session hook queues after such a commit are queued: one
+  `notify_events` job per 100 events. Each job stores its messages in one transaction and
+  delivers them in-process (`worker.delivery.deliver_batch`).
+- ``release``: every case has a notification ``held`` overnight; at 07:00 `release_held`
+  turns them ``queued`` and queues `deliver_batch` jobs of 100 (done here as it does it).
 
-`ZHITONG_BENCH_NOTIFY_KINDS=simple,fork` runs only those kinds.
+Then 2 worker processes run the jobs with the project's settings (ZHITONG_* in their
+environment, Twilio pointed at the fake), and the bench waits until every message is `sent`.
+Measured, in messages per second from the workers' start: ``simple`` and ``release`` with
+`zhitong worker --burst --no-fork` (the default: jobs run in the worker process), ``fork`` with
+`zhitong worker --burst --fork` (a forked child per job, job modules preloaded; a smaller N).
+
+`ZHITONG_BENCH_NOTIFY_KINDS=simple,release` runs only those kinds.
 
 Checked: every resident got exactly one SMS (N requests at the fake, N distinct numbers, N
 message rows all `sent`). Nothing waits silently: a worker that dies, no progress for
@@ -46,8 +51,9 @@ from bench.fixtures import demo_database, scale
 from cases.models import Department, Message
 from cases.models.messaging import MessageStatus
 from tests.fixtures.fake_twilio import running_fake_twilio
-from worker.notify import NOTIFY_JOB
-from worker.queue import POLICIES, get_queue
+from worker.delivery import BATCH_SIZE, enqueue_deliveries
+from worker.notify import NOTIFY_BATCH, RELEASE_BATCH, enqueue_notifications
+from worker.queue import get_queue
 
 REDIS_URL = os.environ.get("ZHITONG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 TARGET_PER_SECOND = 200.0
@@ -61,21 +67,21 @@ STOP_GRACE_SECONDS = 10
 
 @dataclass(frozen=True)
 class Kind:
-    """One way of running the 2 workers."""
+    """One burst and one way of running the 2 workers."""
 
     label: str
-    size: int  # events at full scale
+    size: int  # events (or held messages) at full scale
     command: list[str]
+    burst: str = "events"  # or "release"
 
 
 def _kinds() -> list[Kind]:
     bin_folder = Path(sys.executable).parent
     zhitong = [str(bin_folder / "zhitong"), "worker", "--queue", "default", "--burst"]
-    rq = [str(bin_folder / "rq"), "worker", "default", "--burst", "--url", REDIS_URL, "-q"]
     kinds = [
         Kind("simple", 5000, [*zhitong, "--no-fork"]),
-        Kind("fork", 300, [*zhitong, "--fork"]),
-        Kind("rq_fork", 40, [*rq, "-w", "rq.Worker"]),
+        Kind("release", 5000, [*zhitong, "--no-fork"], burst="release"),
+        Kind("fork", 1000, [*zhitong, "--fork"]),
     ]
     wanted = os.environ.get("ZHITONG_BENCH_NOTIFY_KINDS", "").split(",")
     return [kind for kind in kinds if kind.label in wanted] if any(wanted) else kinds
@@ -142,7 +148,10 @@ def _run_all(model: Path) -> Iterator[Figure]:
             connection = Redis.from_url(REDIS_URL)
             try:
                 connection.flushdb()
-                _queue(connection, event_ids)
+                if kind.burst == "release":
+                    _release(engine, connection, event_ids)
+                else:
+                    _queue(connection, event_ids)
                 environment = _environment(engine, fake.base_url, Path(folder), model)
                 seconds, first = _drain(engine, connection, kind, environment, Path(folder), count)
                 with engine.connect() as db:
@@ -157,8 +166,12 @@ def _run_all(model: Path) -> Iterator[Figure]:
             count / seconds,
             "messages/s",
             messages=count,
+            burst=kind.burst,
+            batch=NOTIFY_BATCH if kind.burst == "events" else BATCH_SIZE,
             seconds=round(seconds, 2),
             first_sent_after=round(first, 2),
+            # the same, counted from the first message sent (the workers' start-up left out)
+            sent_per_second_after_first=round((count - 1) / max(seconds - first, 1e-3), 1),
             workers=WORKERS,
             command=f"{Path(kind.command[0]).name} {' '.join(kind.command[1:])}",
             requests=len(sent),
@@ -182,21 +195,37 @@ def _seed(engine: Engine, count: int) -> list[int]:
 
 
 def _queue(connection: Redis, event_ids: list[int]) -> None:
-    """The jobs the session hook would have queued, in one pipeline per thousand."""
-    policy = POLICIES[NOTIFY_JOB]
-    queue = get_queue(policy.queue, connection)
-    jobs = [
-        queue.prepare_data(
-            NOTIFY_JOB,
-            (event_id,),
-            job_id=f"notify-{event_id}",
-            timeout=policy.timeout,
-            retry=policy.retry,
-        )
-        for event_id in event_ids
-    ]
-    for start in range(0, len(jobs), 1000):
-        queue.enqueue_many(jobs[start : start + 1000])
+    """The jobs the session hook queues after committing these events: one per 100."""
+    for start in range(0, len(event_ids), NOTIFY_BATCH):
+        enqueue_notifications(connection, event_ids[start : start + NOTIFY_BATCH])
+
+
+_HELD = """
+INSERT INTO messages (
+    contact_id, case_id, event_id, purpose, direction, channel, body, media, status,
+    error_code, error_message, attempts, created_at
+)
+SELECT c.contact_id, c.id, e.id, '', 'outbound', 'sms',
+       '【直通】您的事项（编号' || c.number || '）已交办城关城市管理中队办理。', '[]', 'held',
+       '', '', 0, :now
+FROM case_events e JOIN cases c ON c.id = e.case_id
+"""
+_RELEASE = """
+UPDATE messages SET status = 'queued' WHERE status = 'held' AND direction = 'outbound'
+RETURNING id
+"""
+
+
+def _release(engine: Engine, connection: Redis, event_ids: list[int]) -> None:
+    """Notifications held overnight, released at 07:00 as `release_held` does: one UPDATE,
+    then `deliver_batch` jobs of 100 for the workers to share."""
+    assert event_ids
+    with engine.begin() as db:
+        db.execute(text(_HELD), {"now": dt.datetime.now(dt.UTC)})
+    with engine.begin() as db:
+        released = sorted(row[0] for row in db.execute(text(_RELEASE)))
+    for start in range(0, len(released), RELEASE_BATCH):
+        enqueue_deliveries(connection, released[start : start + RELEASE_BATCH])
 
 
 def _environment(engine: Engine, api_base: str, folder: Path, model: Path) -> dict[str, str]:

@@ -7,23 +7,30 @@ message per recipient, on the resident's channel, in the resident's language
 of cases merged into it (they follow the surviving case). The resident whose own message caused
 the event (a rating that reopens the case) is not told again: the bot has already answered.
 
-How it is triggered, reliably:
+How it is triggered, reliably, and in bulk:
 
-- session hooks collect visible `CaseEvent` rows on flush and, after the commit, queue
-  `notify_event(event_id)` (a rollback queues nothing);
+- session hooks collect visible `CaseEvent` rows on flush and, after the commit, queue one
+  `notify_events(event_ids)` job per `NOTIFY_BATCH` events of the transaction (a rollback
+  queues nothing): a console action queues one job, a sweep that touched 5,000 cases 50;
+- the job stores the messages of all its events in one transaction, then delivers its own
+  new `queued` rows in the same process through `worker.delivery.deliver_batch` (no delivery
+  job per message: a burst goes out while it is processed, not after every notify job ran);
 - `catch_up` (periodic) finds visible events of the last days that have no message at all —
-  their job was lost because Redis was down at the commit — and notifies them, set-based.
+  their job was lost because Redis was down at the commit — and notifies them the same way,
+  `NOTIFY_BATCH` at a time.
 
 Exactly once: each message row is inserted with ``ON CONFLICT DO NOTHING`` against the unique
 ``(event_id, contact_id, purpose)``, so a job run twice, or the job and the catch-up together,
-store one message. Deliveries are queued after the job's commit.
+store one message; the delivery's claim (queued → sending) sends each row once. A job that dies
+after its commit leaves its rows `queued`: the recovery sweep hands them on a minute later.
 
 Quiet hours (22:00–07:00 local, `ZHITONG_QUIET_HOURS_START/END`): a notification that is not
-urgent is stored ``held`` and `release_held` (periodic) turns it ``queued`` in the morning. Urgent
+urgent is stored ``held`` and `release_held` (periodic) turns it ``queued`` in the morning and
+queues `deliver_batch` jobs of `worker.delivery.BATCH_SIZE` for the workers to share. Urgent
 cases and answers to the resident's own action are never held; web chat messages are never held
 (nothing rings: the chat page fetches them). An opted-out resident's row is stored
 ``suppressed`` and never sent. Web chat notifications stay ``queued`` on the web channel for the
-chat page to fetch; no delivery job is queued for them.
+chat page to fetch; they are never delivered by a job.
 
 The resolve event also carries the 好差评 survey to the case's own contact (purpose
 ``survey``), and a dissatisfied rating alerts the unit's supervising leader (`worker.surveys`).
@@ -51,12 +58,14 @@ from cases.models.messaging import AddressKind, Channel, Direction, MessageStatu
 from cases.settings import Settings
 from intents.catalog import catalog
 from worker import runtime
-from worker.delivery import enqueue_delivery
+from worker.delivery import deliver_batch, enqueue_deliveries
 from worker.queue import enqueue
 
 log = logging.getLogger(__name__)
 
-NOTIFY_JOB = "worker.notify.notify_event"
+NOTIFY_JOB = "worker.notify.notify_events"
+# Jobs queued before batching (one event each) still run.
+SINGLE_JOB = "worker.notify.notify_event"
 CATCH_UP_JOB = "worker.notify.catch_up"
 RELEASE_JOB = "worker.notify.release_held"
 _KEY = "zhitong_notify_events"
@@ -69,6 +78,8 @@ CATCH_UP_DAYS = 7
 CATCH_UP_GRACE = dt.timedelta(minutes=2)
 CATCH_UP_LIMIT = 500
 RELEASE_BATCH = 1000
+# Events per notify job (and per catch-up transaction).
+NOTIFY_BATCH = 100
 # An agent's own message to a resident is sent whole up to this length (longer is cut).
 MAX_MESSAGE_CHARS = 500
 
@@ -105,6 +116,7 @@ class NotifyResult:
     held: int = 0
     suppressed: int = 0
     queued_ids: list[int] = field(default_factory=list)  # to deliver after the commit
+    sent: int = 0  # of those, sent by this run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,15 +132,16 @@ def _collect(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue(session: Session) -> None:
-    ids = session.info.pop(_KEY, set())
+    ids = sorted(session.info.pop(_KEY, set()))
     services = runtime.installed()
     if not ids or services is None:
         return
-    for event_id in sorted(ids):
+    for start in range(0, len(ids), NOTIFY_BATCH):
+        chunk = ids[start : start + NOTIFY_BATCH]
         try:
-            enqueue_notification(services.redis, event_id)
+            enqueue_notifications(services.redis, chunk)
         except RedisError:
-            log.warning("queue unreachable; catch-up will notify", extra={"event_id": event_id})
+            log.warning("queue unreachable; catch-up will notify", extra={"events": len(chunk)})
 
 
 @event.listens_for(Session, "after_rollback")
@@ -137,42 +150,67 @@ def _forget(session: Session) -> None:
 
 
 def enqueue_notification(connection: Any, event_id: int) -> None:
-    """Queue the notification of a committed event (safe to call twice)."""
-    enqueue(connection, NOTIFY_JOB, event_id, job_id=f"notify-{event_id}")
+    """Queue the notification of one committed event (safe to call twice)."""
+    enqueue_notifications(connection, [event_id])
+
+
+def enqueue_notifications(connection: Any, event_ids: list[int]) -> None:
+    """Queue one `notify_events` job for committed events (at most `NOTIFY_BATCH`).
+
+    The job id names the first event and the count; a second job for the same events stores
+    nothing new (the unique key) and sends nothing twice (the claim).
+    """
+    ids = sorted(event_ids)
+    enqueue(connection, NOTIFY_JOB, ids, job_id=f"notify-{ids[0]}-{len(ids)}")
 
 
 # ---------------------------------------------------------------------------------------------
 # Jobs
 
 
-def notify_event(event_id: int, now: dt.datetime | None = None) -> NotifyResult:
-    """Store the messages of one visible event (once per recipient) and queue their delivery.
+def notify_events(event_ids: list[int], now: dt.datetime | None = None) -> NotifyResult:
+    """Store the messages of visible events (once per recipient) in one transaction, then
+    deliver the new `queued` ones in this process (`worker.delivery.deliver_batch`).
 
     Args:
-        event_id: a `CaseEvent` id; an invisible or missing event stores nothing.
+        event_ids: `CaseEvent` ids; invisible or missing events store nothing.
         now: the time of the run (quiet hours are judged by it); the current time when None.
     """
     services = runtime.current()
     moment = now or dt.datetime.now(dt.UTC)
+    results = []
     with session_scope(services.sessions) as session:
-        result = notify_in(session, services.settings, event_id, moment)
-    deliver_queued(services.redis, result.queued_ids)
-    return result
+        for event_id in sorted(set(event_ids)):
+            results.append(notify_in(session, services.settings, event_id, moment))
+    queued = [message_id for result in results for message_id in result.queued_ids]
+    sent = deliver_batch(queued)["sent"] if queued else 0
+    return NotifyResult(
+        messages=sum(result.messages for result in results),
+        held=sum(result.held for result in results),
+        suppressed=sum(result.suppressed for result in results),
+        queued_ids=queued,
+        sent=sent,
+    )
+
+
+def notify_event(event_id: int, now: dt.datetime | None = None) -> NotifyResult:
+    """`notify_events` for one event (the job queued before notifications were batched)."""
+    return notify_events([event_id], now)
 
 
 def catch_up(now: dt.datetime | None = None, days: int = CATCH_UP_DAYS) -> int:
     """Notify visible events of the last `days` that have no message yet; returns how many.
 
-    One query finds them (no loop over cases); each is then notified in its own transaction,
-    at most `CATCH_UP_LIMIT` per run. Events caused by the resident are left out: they may
-    rightly have no message (the bot answered the resident directly).
+    One query finds them (no loop over cases), at most `CATCH_UP_LIMIT` per run; they are
+    notified `NOTIFY_BATCH` at a time, as a notify job does. Events caused by the resident are
+    left out: they may rightly have no message (the bot answered the resident directly).
     """
     services = runtime.current()
     moment = now or dt.datetime.now(dt.UTC)
     with session_scope(services.sessions) as session:
         event_ids = list(session.scalars(unnotified_events(moment, days).limit(CATCH_UP_LIMIT)))
-    for event_id in event_ids:
-        notify_event(event_id, moment)
+    for start in range(0, len(event_ids), NOTIFY_BATCH):
+        notify_events(event_ids[start : start + NOTIFY_BATCH], moment)
     if event_ids:
         log.info("notifications caught up", extra={"events": len(event_ids)})
     return len(event_ids)
@@ -196,7 +234,8 @@ def unnotified_events(now: dt.datetime, days: int = CATCH_UP_DAYS) -> Any:
 
 
 def release_held(now: dt.datetime | None = None) -> int:
-    """After quiet hours, turn every held message queued and queue its delivery; how many."""
+    """After quiet hours, turn every held message queued and queue its delivery (batch jobs,
+    shared by the workers); how many."""
     services = runtime.current()
     moment = now or dt.datetime.now(dt.UTC)
     if in_quiet_hours(moment, services.settings):
@@ -466,9 +505,11 @@ def _unit_name(session: Session, case: Case, event: CaseEvent, language: str) ->
 
 
 def deliver_queued(connection: Any, message_ids: list[int]) -> None:
-    """Queue delivery of committed messages; an unreachable queue leaves them queued."""
-    for message_id in message_ids:
-        try:
-            enqueue_delivery(connection, message_id)
-        except RedisError:
-            log.warning("queue unreachable; message stays queued", extra={"message_id": message_id})
+    """Queue delivery of committed messages (batch jobs of `worker.delivery.BATCH_SIZE`); an
+    unreachable queue leaves them queued for the recovery sweep."""
+    if not message_ids:
+        return
+    try:
+        enqueue_deliveries(connection, message_ids)
+    except RedisError:
+        log.warning("queue unreachable; messages stay queued", extra={"messages": len(message_ids)})

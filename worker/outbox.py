@@ -1,10 +1,17 @@
-"""The outbox: every outbound message committed as `queued` is handed to the delivery job.
+"""The outbox: every outbound message committed as `queued` is handed to the delivery jobs.
 
 Whoever creates a message — the console resolving a case, a breach alert, a bot reply on an
 asynchronous channel — only stores it; once the transaction commits, these session hooks queue
-its delivery. A rollback queues nothing, so a message is never sent for work that did not
-happen. Enqueuing twice is harmless (the delivery job claims the row), and a queue that cannot be
-reached loses nothing: the message stays `queued` in the database.
+its delivery: one `deliver` job (id ``deliver-{message id}``, the id its creator may also queue
+it under, so the two share one job) when the transaction committed one message, one
+`deliver_batch` job per `worker.delivery.BATCH_SIZE` messages when it committed several. A
+rollback queues nothing, so a message is never sent for work that did not happen. Enqueuing
+twice is harmless (the delivery claims the rows), and a queue that cannot be reached loses
+nothing: the messages stay `queued` in the database for the recovery sweep.
+
+Rows written with plain SQL statements (the notifications' ``INSERT … ON CONFLICT``, a release
+of held messages, a delivery recording its outcome) are not seen here: their writers hand them
+on themselves.
 """
 
 from __future__ import annotations
@@ -42,13 +49,12 @@ def _enqueue(session: Session) -> None:
     services = runtime.installed()
     if not ids or services is None:
         return
-    from worker.delivery import enqueue_delivery
+    from worker.delivery import enqueue_deliveries
 
-    for message_id in sorted(ids):
-        try:
-            enqueue_delivery(services.redis, message_id)
-        except RedisError:
-            log.warning("queue unreachable; message stays queued", extra={"message_id": message_id})
+    try:
+        enqueue_deliveries(services.redis, sorted(ids))
+    except RedisError:
+        log.warning("queue unreachable; messages stay queued", extra={"messages": len(ids)})
 
 
 @event.listens_for(Session, "after_rollback")

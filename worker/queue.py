@@ -48,6 +48,12 @@ POLICIES: dict[str, JobPolicy] = {
     "worker.delivery.deliver": JobPolicy(
         "default", timeout=60, retry=Retry(max=5, interval=[10, 30, 120, 600, 1800])
     ),
+    # Up to 100 messages, one claim; transient failures are queued again by the job itself
+    # with the intervals above. This retry covers a job that died (at once: a dead worker's
+    # job needs no backoff, nor a live scheduler) or hit a database error (then 1 and 5 min).
+    "worker.delivery.deliver_batch": JobPolicy(
+        "default", timeout=90, retry=Retry(max=3, interval=[0, 60, 300])
+    ),
     # Deadline sweep (every few minutes), its breach and late-签收 chunks, the morning digest.
     "worker.sweeps.sweep_deadlines": JobPolicy(
         "low", timeout=600, retry=Retry(max=2, interval=[30, 120])
@@ -65,6 +71,11 @@ POLICIES: dict[str, JobPolicy] = {
     # Resident notifications (worker/notify.py) and 好差评 surveys (worker/surveys.py).
     "worker.notify.notify_event": JobPolicy(
         "default", timeout=60, retry=Retry(max=5, interval=[10, 30, 120, 600, 1800])
+    ),
+    # Up to 100 events, stored in one transaction and delivered in-process (worker.delivery
+    # bounds each batch's sending to ~50 s).
+    "worker.notify.notify_events": JobPolicy(
+        "default", timeout=300, retry=Retry(max=5, interval=[10, 30, 120, 600, 1800])
     ),
     "worker.notify.catch_up": JobPolicy("low", timeout=600),
     "worker.notify.release_held": JobPolicy("low", timeout=600),

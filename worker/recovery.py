@@ -18,8 +18,11 @@ every minute by the scheduler) hands it on again:
    twice. Twilio's Messages API takes no idempotency key, so the window is kept small instead:
    the claim and the provider call are one HTTP request apart, and the send times out after
    `worker.senders.SEND_TIMEOUT_SECONDS`.
-3. **Outbound messages `queued`** for over `QUEUED_GRACE` with no live `deliver-{id}` job (Redis
-   was unreachable when their transaction committed, or lost its data): queued again.
+3. **Outbound messages `queued`** for over `QUEUED_GRACE` with no live `deliver-{id}` job and
+   in no live `deliver_batch` job (Redis was unreachable when their transaction committed, or
+   lost its data; a notify job died before delivering its rows): queued again, one
+   `deliver-{id}` job each. A batch's transient failures wait in a scheduled batch job for
+   their backoff, so the sweep leaves them alone.
 
 Every select is set-based, in id order, `BATCH` rows at a time (keyset pagination). A job that
 still lives in Redis (queued, scheduled for a retry, running) is left alone; a finished or failed
@@ -49,6 +52,7 @@ from cases.models.messaging import Direction, MessageStatus
 from worker import runtime
 from worker.delivery import JOB as DELIVERY_JOB
 from worker.delivery import MAX_ATTEMPTS as DELIVERY_ATTEMPTS
+from worker.delivery import batched_message_ids
 from worker.queue import POLICIES, enqueue
 from worker.runtime import Services
 from worker.shell import count_attempt, handle_message
@@ -131,8 +135,11 @@ def recover(services: Services, now: dt.datetime) -> RecoveryResult:
             _hand_on(services.redis, DELIVERY_JOB, "deliver", back, replace_started=True)
         )
     requeued = 0
+    # Rows a live batch job will deliver (waiting, or scheduled for its backoff) are its own.
+    batched = batched_message_ids(services.redis)
     for batch in _batches(services, _queued_before(now - QUEUED_GRACE)):
-        requeued += len(_hand_on(services.redis, DELIVERY_JOB, "deliver", batch))
+        orphans = [message_id for message_id in batch if message_id not in batched]
+        requeued += len(_hand_on(services.redis, DELIVERY_JOB, "deliver", orphans))
     return RecoveryResult(inbound=inbound, reclaimed=reclaimed, parked=parked, requeued=requeued)
 
 

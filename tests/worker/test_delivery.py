@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 
 import pytest
 from redis import Redis
 from rq import SimpleWorker
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -17,11 +19,11 @@ from cases.models.messaging import AddressKind, Channel, Direction, MessageStatu
 from cases.settings import load_settings
 from tests.fixtures.fake_twilio import FakeTwilio, running_fake_twilio
 from tests.fixtures.services import services_for
-from worker import delivery, runtime
+from worker import delivery, recovery, runtime
 from worker.long_messages import SMS_SEGMENTS_PER_PART
 from worker.queue import get_queue
 from worker.runtime import Services
-from worker.senders import SendError, TwilioSender
+from worker.senders import Outbound, SendError, SendResult, TwilioSender
 
 NOW = dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.UTC)
 
@@ -145,6 +147,150 @@ def test_gives_up_after_the_last_attempt(
     assert reload(services, message_id).error_message.startswith("Twilio refused")
 
 
+def batch_of(session: Session, kinds: list[str]) -> list[int]:
+    """Commit one outbound message per kind ("sms", "opted_out", "web"), each to its own
+    resident, in one transaction; their ids in order."""
+    ids = []
+    for index, kind in enumerate(kinds):
+        phone = f"+86139001{index:05d}"
+        contact = Contact(
+            kind=AddressKind.WEB if kind == "web" else AddressKind.PHONE,
+            address=f"web:{index}" if kind == "web" else phone,
+            phone="" if kind == "web" else phone,
+            opted_out=kind == "opted_out",
+        )
+        session.add(contact)
+        session.flush()
+        message = Message(
+            contact_id=contact.id,
+            direction=Direction.OUTBOUND,
+            channel=Channel.WEB if kind == "web" else Channel.SMS,
+            body=f"通知 {index}",
+            status=MessageStatus.QUEUED,
+            created_at=NOW,
+        )
+        session.add(message)
+        session.flush()
+        ids.append(message.id)
+    session.commit()
+    return ids
+
+
+def test_a_batch_records_each_outcome_and_retries_only_the_transient_failure(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """One batch: a 500 (queued again, in a scheduled smaller batch after the backoff), a
+    21610 (parked with the code), an opted-out resident (suppressed), a web chat message (left
+    for the page) and a success; the retry sends the 500's message, and nothing twice."""
+    transient, permanent, opted_out, web, fine = batch_of(
+        session, ["sms", "sms", "opted_out", "web", "sms"]
+    )
+    assert f"{delivery.BATCH_PREFIX}{transient}-5" in get_queue("default", services.redis).job_ids
+    fake_twilio.fail_next(500)
+    fake_twilio.fail_next(400, 21610)
+    result = delivery.deliver_batch([fine, web, opted_out, permanent, transient])
+    assert result == {
+        "sent": 1,
+        "suppressed": 1,
+        "failed": 1,
+        "retrying": 1,
+        "released": 0,
+        "not_claimed": 1,
+    }
+    stored = {i: reload(services, i) for i in (transient, permanent, opted_out, web, fine)}
+    assert stored[transient].status is MessageStatus.QUEUED
+    assert stored[transient].error_code == "500" and stored[transient].attempts == 1
+    assert stored[permanent].status is MessageStatus.FAILED
+    assert stored[permanent].error_code == "21610"
+    assert stored[opted_out].status is MessageStatus.SUPPRESSED
+    assert stored[web].status is MessageStatus.QUEUED and stored[web].attempts == 0
+    assert stored[fine].status is MessageStatus.SENT and stored[fine].provider_id
+    # The retry waits for its backoff in a scheduled job; the recovery sweep leaves it alone.
+    scheduled = ScheduledJobRegistry("default", connection=services.redis).get_job_ids()
+    assert scheduled == [f"{delivery.BATCH_PREFIX}{transient}-1-t1"]
+    assert delivery.batched_message_ids(services.redis) >= {transient}
+    assert recovery.sweep_recovery(NOW + dt.timedelta(minutes=5)).requeued == 0
+    assert delivery.deliver_batch([transient]) == {
+        "sent": 1,
+        "suppressed": 0,
+        "failed": 0,
+        "retrying": 0,
+        "released": 0,
+        "not_claimed": 0,
+    }
+    assert reload(services, transient).attempts == 2
+    with services.sessions() as check:
+        phones = {check.get(Contact, stored[i].contact_id).phone for i in (transient, fine)}  # type: ignore[union-attr]
+    to = [request["form"]["To"] for request in fake_twilio.sent()]
+    assert len(to) == 2 and set(to) == phones
+    assert len(fake_twilio.requests) == 4
+
+
+class GatedSender:
+    """Sends through Twilio, but the first send waits until the test opens the gate."""
+
+    name = "gated"
+
+    def __init__(self, inner: TwilioSender) -> None:
+        self.inner = inner
+        self.sending = threading.Event()
+        self.gate = threading.Event()
+
+    def send(self, message: Outbound) -> SendResult:
+        """Signal that a send started, wait for the gate, then send."""
+        self.sending.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        return self.inner.send(message)
+
+
+def test_two_workers_running_the_same_batch_send_each_message_once(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """While one worker sends a batch, another running the same ids claims none of them; the
+    same batch queued again afterwards (and single jobs over it) send nothing more."""
+    ids = batch_of(session, ["sms", "sms", "sms"])
+    gated = GatedSender(TwilioSender(services.settings))
+    delivery.use_sender(gated)
+    results: list[dict[str, int]] = []
+    first = threading.Thread(target=lambda: results.append(delivery.deliver_batch(ids)))
+    first.start()
+    try:
+        assert gated.sending.wait(30)  # the first worker has claimed all three and is sending
+        assert delivery.deliver_batch(ids)["not_claimed"] == 3
+        assert {reload(services, i).status for i in ids} == {MessageStatus.SENDING}
+    finally:
+        gated.gate.set()
+        first.join(30)
+    assert results and results[0]["sent"] == 3
+    delivery.enqueue_batch(services.redis, ids[::-1])
+    for message_id in ids:
+        delivery.enqueue_delivery(services.redis, message_id)
+    SimpleWorker([get_queue("default", services.redis)], connection=services.redis).work(
+        burst=True, logging_level="WARNING"
+    )
+    numbers = [request["form"]["To"] for request in fake_twilio.sent()]
+    assert len(numbers) == len(set(numbers)) == 3
+    assert {reload(services, i).status for i in ids} == {MessageStatus.SENT}
+    assert {reload(services, i).attempts for i in ids} == {1}
+
+
+def test_a_batch_stops_when_the_provider_is_down_and_returns_the_untried(
+    services: Services, session: Session, fake_twilio: FakeTwilio
+) -> None:
+    """After BREAKER_FAILURES transient failures in a row the rest of the batch is not tried:
+    those rows go back to `queued` with their attempt returned, queued with the failures."""
+    count = delivery.BREAKER_FAILURES + 2
+    ids = batch_of(session, ["sms"] * count)
+    fake_twilio.fail_next(503, times=count)
+    result = delivery.deliver_batch(ids)
+    assert (result["retrying"], result["released"]) == (delivery.BREAKER_FAILURES, 2)
+    assert len(fake_twilio.requests) == delivery.BREAKER_FAILURES
+    attempts = [reload(services, i).attempts for i in ids]
+    assert attempts == [1] * delivery.BREAKER_FAILURES + [0, 0]
+    assert {reload(services, i).status for i in ids} == {MessageStatus.QUEUED}
+    assert delivery.batched_message_ids(services.redis) >= set(ids)
+
+
 def test_delivery_job_runs_on_the_real_redis(
     services: Services, session: Session, fake_twilio: FakeTwilio, redis_url: str
 ) -> None:
@@ -208,8 +354,10 @@ def test_a_delivery_is_queued_once_while_its_job_will_run_and_again_after(
     assert len(fake_twilio.sent()) == 2
 
 
-def test_the_sender_follows_the_installed_settings(
-    engine: Engine, tmp_path, fake_twilio: FakeTwilio  # type: ignore[no-untyped-def]
+def test_the_sender_follows_the_installed_settings(  # type: ignore[no-untyped-def]
+    engine: Engine,
+    tmp_path,
+    fake_twilio: FakeTwilio,
 ) -> None:
     """A process that installs other services (reconfigured, or the next test) gets a sender
     made from them, not one cached from settings that no longer apply."""

@@ -80,17 +80,18 @@ def case(demo_session: Session, services: Services) -> Case:
 def test_a_visible_event_is_queued_and_notified_once(
     demo_session: Session, services: Services, case: Case
 ) -> None:
-    """The commit queues notify_event; running it twice stores one SMS and one delivery job."""
+    """The commit queues one notify_events job; running it twice stores one SMS and sends it
+    once, in the same run (no delivery job)."""
     event_id = act(demo_session, case, "dispatch", NOW)
-    assert ("worker.notify.notify_event", (event_id,)) in queued_jobs(services.redis)
+    assert ("worker.notify.notify_events", ([event_id],)) in queued_jobs(services.redis)
     first, second = notify_event(event_id, NOW), notify_event(event_id, NOW)
     assert (first.messages, second.messages) == (1, 0)
+    assert (first.sent, second.sent) == (1, 0)
     (message,) = messages(services)
-    assert message.status is MessageStatus.QUEUED and message.channel is Channel.SMS
-    assert message.event_id == event_id and message.purpose == ""
+    assert message.status is MessageStatus.SENT and message.channel is Channel.SMS
+    assert message.event_id == event_id and message.purpose == "" and message.attempts == 1
     assert message.body == "【直通】您的事项（编号202611230017）已交办城关城市管理中队办理。"
-    delivered = [args for name, args in queued_jobs(services.redis) if "deliver" in name]
-    assert delivered == [(message.id,)]
+    assert not [name for name, _ in queued_jobs(services.redis) if "deliver" in name]
 
 
 def test_invisible_events_and_rollbacks_queue_nothing(
@@ -169,7 +170,7 @@ def test_urgent_cases_and_web_chat_are_never_held(
     case.urgent = True
     demo_session.commit()
     notify_event(act(demo_session, case, "dispatch", night), night)
-    assert messages(services)[0].status is MessageStatus.QUEUED
+    assert messages(services)[0].status is MessageStatus.SENT
 
     web = Contact(kind=AddressKind.WEB, address="web:abc")
     demo_session.add(web)

@@ -58,3 +58,23 @@ def test_rollback_queues_nothing(services: Services, session: Session) -> None:
     add_queued(session)
     session.rollback()
     assert get_queue("default", services.redis).job_ids == []
+
+
+def test_commit_of_several_messages_queues_one_batch(services: Services, session: Session) -> None:
+    """A transaction that stored several messages gets one deliver_batch job for all of them."""
+    first = add_queued(session)
+    contact = Contact(kind=AddressKind.PHONE, address="+8613900123457", phone="+8613900123457")
+    session.add(contact)
+    session.flush()
+    second = Message(
+        contact_id=contact.id,
+        direction=Direction.OUTBOUND,
+        channel=Channel.SMS,
+        body="您的事项已交办。",
+        status=MessageStatus.QUEUED,
+    )
+    session.add(second)
+    session.commit()
+    (job,) = get_queue("default", services.redis).get_jobs()
+    assert job.func_name == "worker.delivery.deliver_batch"
+    assert job.args == ([first.id, second.id],)
