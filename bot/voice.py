@@ -34,6 +34,8 @@ _GROUP_SEPARATOR = {"zh": "，", "en": ", "}
 _ZH_WORDING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
+        # A yes/no question: the caller may key it or just say it.
+        (r"是请回复1，不是请回复2", "是请按1或说“是”，不是请按2或说“不是”"),
         # 0 reaches a person on the hotline; right after a receipt 不对 corrects the item.
         (r"请?回复0更正", "请说“不对”更正"),
         (r"(请)?回复(?=\s*[“\"「『‘])", r"\1说"),  # 回复“人工” → 说“人工”: a word to say

@@ -51,6 +51,7 @@ class Turn:
     context: Context
     language: str
     entered: Stage  # the stage the step began in (before an offer lapsed)
+    channel: str = "sms"  # the channel the message came in on
 
     @property
     def draft(self) -> Draft:
@@ -506,13 +507,13 @@ def start_request(turn: Turn) -> Outcome:
     top = ranked[0]
     draft = replace(draft, topic=asked_topic(turn, top.code) or draft.topic)
     others = tuple(c.code for c in ranked[1 : policy.MAX_CHOICES + 1])
-    if top.confidence >= policy.CONFIRM_BELOW:
+    if top.confidence >= policy.CONFIRM_BELOW and turn.channel not in policy.ALWAYS_CONFIRM:
         understood = replace(
             draft, item_code=top.code, confidence=top.confidence, alternatives=others
         )
         return proceed(turn, replace(understood, candidates=()))
     choices = tuple(c.code for c in ranked[: policy.MAX_CHOICES])
-    if top.confidence >= policy.CHOICES_BELOW or len(choices) == 1:
+    if top.confidence >= policy.CHOICES_BELOW or len(choices) == 1:  # (or a sure one on voice)
         draft = replace(
             draft, candidates=(top.code,), confidence=top.confidence, alternatives=others
         )

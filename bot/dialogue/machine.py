@@ -186,7 +186,7 @@ def step(
     state = _sanitise(_expire(state, context), context)
     reading = read(message, context)
     language = reading.language or state.language or _hint(context.language)
-    turn = Turn(state, reading, context, language, entered=state.stage)
+    turn = Turn(state, reading, context, language, entered=state.stage, channel=message.channel)
     event = classify(turn)
     if event is None:  # an offer lapsed: read the message as if nothing were pending
         turn = replace(turn, state=_leave(turn.state))

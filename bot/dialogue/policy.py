@@ -8,6 +8,10 @@ import datetime as dt
 
 # At or above: take the item as understood. Below: ask "您说的是「…」吗?".
 CONFIRM_BELOW = 0.6
+# Channels on which even a confident reading is confirmed before anything is opened: a speech
+# transcript carries recognition errors, so the caller confirms the understood matter by key or
+# by voice (the national hotline practice).
+ALWAYS_CONFIRM = frozenset({"voice"})
 # Below: offer the top candidates as numbered choices instead of confirming one.
 CHOICES_BELOW = 0.4
 # Items ranked lower than this are never offered.

@@ -72,6 +72,21 @@ def test_a_clear_report_with_its_place_opens_a_case_at_once() -> None:
     assert CASE_NUMBER in text and "11月30日17:30" in text and "回复0更正" in text
 
 
+def test_on_the_hotline_even_a_confident_reading_is_confirmed_first() -> None:
+    """A speech transcript may be misheard: the caller confirms the matter, then it opens."""
+    talk = play(
+        [
+            Say(
+                "东门社区路口的路灯坏了", STREETLIGHT, REPLY, ("confirm_item",), Stage.CONFIRM_ITEM
+            ),
+            Say("1", AFFIRM, OPEN, ("receipt",), Stage.AFTER_RECEIPT),
+        ],
+        channel="voice",
+    )
+    opened = talk.last(OpenCase)
+    assert opened.item_code == "infra_streetlight" and opened.area_id == DONGMEN_SHEQU
+
+
 @pytest.mark.parametrize(
     "turns",
     [

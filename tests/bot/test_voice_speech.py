@@ -43,7 +43,7 @@ def test_a_spoken_case_number_reads_back_as_the_same_number() -> None:
 @pytest.mark.parametrize(
     ("text", "spoken"),
     [
-        ("是请回复1，不是请回复2。", "是请按1，不是请按2。"),
+        ("是请回复1，不是请回复2。", "是请按1或说“是”，不是请按2或说“不是”。"),
         ("回复“人工”可转人工", "说“人工”可转人工"),
         (
             "发送案件号可查进度；分类不对请回复0更正。",
