@@ -18,6 +18,7 @@ from cases.models import Contact, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.settings import load_settings
 from tests.fixtures.fake_twilio import FakeTwilio, running_fake_twilio
+from tests.fixtures.messages import queued_outbound, stored_message
 from tests.fixtures.services import services_for
 from worker import delivery, recovery, runtime
 from worker.long_messages import SMS_SEGMENTS_PER_PART
@@ -57,33 +58,19 @@ def queued_message(
     session: Session, *, opted_out: bool = False, body: str = "您反映的路灯问题已修复。"
 ) -> int:
     """Commit one queued outbound SMS to a resident and return its id."""
-    contact = Contact(
+    return queued_outbound(
+        session,
         kind=AddressKind.PHONE,
         address="+8613800138000",
         phone="+8613800138000",
-        opted_out=opted_out,
-    )
-    session.add(contact)
-    session.flush()
-    message = Message(
-        contact_id=contact.id,
-        direction=Direction.OUTBOUND,
         channel=Channel.SMS,
         body=body,
-        status=MessageStatus.QUEUED,
         created_at=NOW,
+        opted_out=opted_out,
     )
-    session.add(message)
-    session.commit()
-    return message.id
 
 
-def reload(services: Services, message_id: int) -> Message:
-    """The message as stored now."""
-    with services.sessions() as session:
-        found = session.get(Message, message_id)
-        assert found is not None
-        return found
+reload = stored_message
 
 
 def test_deliver_sends_once_and_records_the_provider_id(

@@ -12,10 +12,11 @@ from redis import Redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from cases.models import Contact, Message
-from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
+from cases.models import Message
+from cases.models.messaging import AddressKind, Channel
 from cases.settings import Settings, load_settings
 from tests.fixtures.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, running_fake_wechat
+from tests.fixtures.messages import queued_outbound, stored_message
 from tests.fixtures.services import services_for
 from worker import delivery, runtime
 from worker.runtime import Services
@@ -167,30 +168,19 @@ def services(engine: Engine, settings: Settings) -> Iterator[Services]:
 
 def queued_wechat_message(session: Session, body: str, *, opted_out: bool = False) -> int:
     """Commit one queued outbound WeChat message to a follower (who gave a phone number too)."""
-    contact = Contact(
-        kind=AddressKind.WECHAT, address=OPENID, phone="+8613800138000", opted_out=opted_out
-    )
-    session.add(contact)
-    session.flush()
-    message = Message(
-        contact_id=contact.id,
-        direction=Direction.OUTBOUND,
+    return queued_outbound(
+        session,
+        kind=AddressKind.WECHAT,
+        address=OPENID,
+        phone="+8613800138000",
         channel=Channel.WECHAT,
         body=body,
-        status=MessageStatus.QUEUED,
         created_at=NOW,
+        opted_out=opted_out,
     )
-    session.add(message)
-    session.commit()
-    return message.id
 
 
-def stored(services: Services, message_id: int) -> Message:
-    """The message as stored now."""
-    with services.sessions() as session:
-        found = session.get(Message, message_id)
-        assert found is not None
-        return found
+stored = stored_message
 
 
 def test_delivery_sends_wechat_messages_to_the_openid(
