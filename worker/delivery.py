@@ -444,6 +444,38 @@ def _record(
                 .values(status=MessageStatus.QUEUED, attempts=Message.attempts - 1),
                 execution_options=plain,
             )
+        _fall_back_to_sms(
+            session,
+            [i for i, o in failed.items() if o.error is not None and o.error.code in SMS_FALLBACK],
+        )
+
+
+# Provider codes after which the resident is still reached, by SMS, when a phone is known:
+# WeChat takes customer-service messages only within 48 hours of the follower's last message.
+SMS_FALLBACK = frozenset({"45015"})
+
+
+def _fall_back_to_sms(session: Session, message_ids: list[int]) -> None:
+    """Queue an SMS copy of each failed WeChat message whose follower gave a phone number."""
+    for message_id in message_ids:
+        message = session.get(Message, message_id)
+        if message is None or message.channel is not Channel.WECHAT:
+            continue
+        contact = session.get(Contact, message.contact_id)
+        if contact is None or not contact.phone or contact.opted_out:
+            continue
+        session.add(
+            Message(
+                contact_id=contact.id,
+                case_id=message.case_id,
+                direction=Direction.OUTBOUND,
+                channel=Channel.SMS,
+                body=message.body,
+                media=[],
+                status=MessageStatus.QUEUED,
+            )
+        )
+        log.info("WeChat window closed: the message goes by SMS", extra={"message_id": message_id})
 
 
 def _summary(chunk: Sequence[int], outcomes: dict[int, Outcome]) -> BatchResult:

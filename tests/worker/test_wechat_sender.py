@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cases.models import Message
-from cases.models.messaging import AddressKind, Channel
+from cases.models.messaging import AddressKind, Channel, MessageStatus
 from cases.settings import Settings, load_settings
 from tests.fixtures.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, running_fake_wechat
 from tests.fixtures.messages import queued_outbound, stored_message
@@ -214,6 +214,23 @@ def test_delivery_parks_a_message_outside_the_48_hour_window(
     assert delivery.deliver(message_id) == "failed"
     message = stored(services, message_id)
     assert message.error_code == "45015" and message.attempts == 1
+
+
+def test_outside_the_48_hour_window_the_follower_is_reached_by_sms(
+    services: Services, session: Session, fake_wechat: FakeWeChat
+) -> None:
+    """A follower who gave a phone number gets the notification by SMS instead, once."""
+    message_id = queued_wechat_message(session, "您反映的路灯问题已修复。")
+    fake_wechat.fail_next(45015)
+    assert delivery.deliver(message_id) == "failed"
+    assert delivery.deliver(message_id) == "failed"  # a retried job adds no second copy
+    with services.sessions() as check:
+        copies = check.scalars(
+            select(Message).where(Message.id != message_id, Message.channel == Channel.SMS)
+        ).all()
+    assert [(m.body, m.status) for m in copies] == [
+        ("您反映的路灯问题已修复。", MessageStatus.QUEUED)
+    ]
 
 
 def test_delivery_splits_a_long_wechat_text_at_sentences(
