@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -168,7 +168,8 @@ def _context(
                 select(Case).where(Case.number.in_([n for n in mentioned if n not in known]))
             )
         )
-    summaries = tuple(_summary(session, case, contact) for case in recent)
+    last_events = _last_visible_events(session, [case.id for case in recent])
+    summaries = tuple(_summary(case, contact, last_events.get(case.id)) for case in recent)
     pending = next((s.number for s in summaries if s.can_rate), None)
     calendar, hours = services.clock.calendar, services.clock.hours
     today = now.date()
@@ -194,14 +195,21 @@ def _context(
     )
 
 
-def _summary(session: Session, case: Case, contact: Contact) -> CaseSummary:
+def _last_visible_events(session: Session, case_ids: list[int]) -> dict[int, CaseEvent]:
+    """Each case's latest event the resident may see, in two queries whatever the count."""
+    if not case_ids:
+        return {}
+    latest = (
+        select(func.max(CaseEvent.id))
+        .where(CaseEvent.case_id.in_(case_ids), CaseEvent.visible_to_resident.is_(True))
+        .group_by(CaseEvent.case_id)
+    )
+    events = session.scalars(select(CaseEvent).where(CaseEvent.id.in_(latest)))
+    return {event.case_id: event for event in events}
+
+
+def _summary(case: Case, contact: Contact, last: CaseEvent | None) -> CaseSummary:
     zh, en = STATUS_TEXT[case.status]
-    last = session.scalars(
-        select(CaseEvent)
-        .where(CaseEvent.case_id == case.id, CaseEvent.visible_to_resident.is_(True))
-        .order_by(CaseEvent.id.desc())
-        .limit(1)
-    ).first()
     mine = case.contact_id == contact.id
     return CaseSummary(
         number=case.number,

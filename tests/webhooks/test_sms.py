@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -14,7 +15,10 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from bot.texts import sms_segments
+from cases.clock import Clock
+from cases.lifecycle import ActionContext, Actor, perform
 from cases.models import Case, Contact, Message
+from cases.models.cases import ActorType
 from cases.models.messaging import Channel, Direction, MessageStatus
 from cases.settings import load_settings
 from tests.fixtures.nlu import project_model
@@ -353,3 +357,23 @@ def test_queued_mode_answers_at_once_and_a_worker_replies(
     finally:
         runtime.install(None)  # type: ignore[arg-type]
         understanding.use_interpreter(None)
+
+
+def test_progress_by_case_number_tells_the_latest_visible_news(
+    client: FlaskClient, demo_session: Session, clock: Clock
+) -> None:
+    """Texting a case number answers its status and the latest news the resident may see
+    (not an internal note), across several of the resident's cases."""
+    for index, text in enumerate(["城关镇东门社区门口的路灯坏了", "东门社区垃圾好几天没人收了"]):
+        post(client, form(text, f"SMprog{index}"))
+    demo_session.expire_all()
+    cases = demo_session.scalars(select(Case).order_by(Case.id)).all()
+    assert len(cases) == 2, [c.summary for c in cases]
+    first = cases[0]
+    agent = Actor(ActorType.AGENT, None, "测试")
+    now = dt.datetime.now(dt.UTC)
+    demo_session.add(perform(first, "message", agent, ActionContext(now, clock), note="已派人查看"))
+    demo_session.add(perform(first, "note", agent, ActionContext(now, clock), note="内部备注"))
+    demo_session.commit()
+    answer = "".join(replies(post(client, form(first.number, "SMprog9"))))
+    assert first.number in answer and "已派人查看" in answer and "内部备注" not in answer
