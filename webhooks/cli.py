@@ -178,6 +178,65 @@ def cron(ctx: click.Context) -> None:
 
 
 @main.group()
+def jobs() -> None:
+    """Failed jobs and parked messages (what the console's failed-jobs page shows)."""
+
+
+@jobs.command("failed")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.pass_context
+@friendly_errors
+def jobs_failed(ctx: click.Context, limit: int) -> None:
+    """List failed jobs per queue, then parked messages, newest first."""
+    from worker.failures import failed_jobs, parked_messages
+
+    services = build_services(settings_from(ctx))
+    try:
+        for job in failed_jobs(services.redis, limit):
+            when = job.failed_at.isoformat(timespec="seconds") if job.failed_at else "-"
+            click.echo(
+                f"job\t{job.queue}\t{job.id}\t{when}\t{job.function}({job.args})\t{job.error}"
+            )
+        with session_scope(services.sessions) as session:
+            for message in parked_messages(session, limit):
+                click.echo(
+                    f"message\t{message.id}\t{message.direction.value}\t{message.channel.value}"
+                    f"\t{message.attempts}\t{message.error_code}\t{message.error_message}"
+                )
+    finally:
+        services.close()
+
+
+@jobs.command("retry")
+@click.argument("what", type=click.Choice(["job", "message"]))
+@click.argument("ident")
+@click.option("--queue", type=click.Choice(QUEUE_NAMES), help="The job's queue (for a job).")
+@click.pass_context
+@friendly_errors
+def jobs_retry(ctx: click.Context, what: str, ident: str, queue: str | None) -> None:
+    """Retry a failed job (`job ID --queue Q`) or a parked message (`message ID`)."""
+    from worker.failures import requeue_job, retry_message
+
+    services = build_services(settings_from(ctx))
+    try:
+        if what == "job":
+            if queue is None:
+                raise click.UsageError("a job is retried on its queue: --queue high|default|low")
+            done = requeue_job(services.redis, queue, ident)
+        else:
+            if not ident.isdigit():
+                raise click.UsageError("a message is named by its number")
+            with services.sessions() as session:
+                done = retry_message(session, services.redis, int(ident))
+    finally:
+        services.close()
+    if not done:
+        click.echo(f"{what} {ident} is not failed (any more); nothing to retry", err=True)
+        sys.exit(1)
+    click.echo(f"{what} {ident} will be tried again")
+
+
+@main.group()
 def db() -> None:
     """Database schema commands."""
 
