@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
-from rq.exceptions import DuplicateJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,7 +49,7 @@ from cases.models.messaging import Channel, Direction, MessageStatus
 from cases.settings import Settings
 from worker import outbox, runtime
 from worker.long_messages import split_long_message
-from worker.queue import POLICIES, enqueue, get_queue
+from worker.queue import POLICIES, WILL_RUN, enqueue_once, get_queue
 from worker.senders import Outbound, Sender, SendError, SendResult, make_sender
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ def enqueue_delivery(connection: Redis, message_id: int) -> None:
     failed job's record is replaced, so a message queued again (an admin's retry) goes out. The
     delivery claim guards whatever slips between the look and the enqueue.
     """
-    _enqueue_unique(connection, JOB, (message_id,), f"deliver-{message_id}")
+    enqueue_once(connection, JOB, message_id, job_id=f"deliver-{message_id}")
 
 
 def enqueue_deliveries(connection: Redis, message_ids: Sequence[int]) -> None:
@@ -151,44 +150,7 @@ def enqueue_batch(
     current = get_current_job()
     if current is not None and current.id == job_id:
         job_id += "-again"  # never the running job's own id: it would count as "will run"
-    _enqueue_unique(connection, BATCH_JOB, (ids,), job_id, delay)
-
-
-def _enqueue_unique(
-    connection: Redis, job: str, args: tuple[object, ...], job_id: str, delay: float = 0.0
-) -> None:
-    """Queue (or schedule) `job` under `job_id` unless a job of that id will still run."""
-    for _ in range(2):
-        try:
-            if delay > 0:
-                policy = POLICIES[job]
-                queue = get_queue(policy.queue, connection)
-                scheduled = queue.create_job(
-                    job,
-                    args=args,
-                    job_id=job_id,
-                    timeout=policy.timeout,
-                    retry=policy.retry,
-                    status=JobStatus.SCHEDULED,
-                )
-                at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
-                queue.schedule_job(scheduled, at, unique=True)
-            else:
-                enqueue(connection, job, *args, job_id=job_id, unique=True)
-            return
-        except DuplicateJobError:
-            existing = Job.fetch_many([job_id], connection=connection)[0]
-            if existing is None:
-                continue  # gone since: try again
-            if existing.get_status(refresh=False) in _WILL_RUN:
-                return
-            existing.delete()
-
-
-# States in which a job will still run: queueing it again would only run it twice.
-_WILL_RUN = frozenset(
-    {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
-)
+    enqueue_once(connection, BATCH_JOB, ids, job_id=job_id, delay=delay)
 
 
 def batched_message_ids(connection: Redis) -> set[int]:
@@ -205,7 +167,7 @@ def batched_message_ids(connection: Redis) -> set[int]:
     wanted = sorted(job_id for job_id in job_ids if job_id.startswith(BATCH_PREFIX))
     covered: set[int] = set()
     for job in Job.fetch_many(wanted, connection=connection):
-        if job is not None and job.get_status(refresh=False) in _WILL_RUN and job.args:
+        if job is not None and job.get_status(refresh=False) in WILL_RUN and job.args:
             covered.update(int(message_id) for message_id in job.args[0])
     return covered
 

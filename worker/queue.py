@@ -7,6 +7,7 @@ laptop runs Zhitong with nothing else installed and the jobs behave as they will
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import threading
@@ -17,7 +18,8 @@ import fakeredis
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker, Worker
-from rq.job import Job
+from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker
@@ -121,6 +123,51 @@ def enqueue(
     return get_queue(policy.queue, connection).enqueue(
         job, *args, job_id=job_id, job_timeout=policy.timeout, retry=policy.retry, unique=unique
     )
+
+
+# States in which a job will still run: queueing it again would only run it twice.
+WILL_RUN = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
+
+
+def enqueue_once(
+    connection: Redis,
+    job: str,
+    *args: Any,
+    job_id: str,
+    delay: float = 0.0,
+    replace_started: bool = False,
+) -> bool:
+    """Queue `job` under `job_id` (or schedule it `delay` seconds on) unless a job of that id
+    will still run; False when one will. A finished or failed job's record is replaced, and so
+    is a started one with `replace_started` (its worker died: the recovery sweep knows).
+    """
+    for _ in range(3):
+        try:
+            if delay > 0:
+                policy = POLICIES[job]
+                queue = get_queue(policy.queue, connection)
+                scheduled = queue.create_job(
+                    job,
+                    args=args,
+                    job_id=job_id,
+                    timeout=policy.timeout,
+                    retry=policy.retry,
+                    status=JobStatus.SCHEDULED,
+                )
+                at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+                queue.schedule_job(scheduled, at, unique=True)
+            else:
+                enqueue(connection, job, *args, job_id=job_id, unique=True)
+            return True
+        except DuplicateJobError:
+            existing = Job.fetch_many([job_id], connection=connection)[0]
+            if existing is None:
+                continue  # gone since: try again
+            status = existing.get_status(refresh=False)
+            if status in WILL_RUN and not (replace_started and status is JobStatus.STARTED):
+                return False
+            existing.delete()
+    return False
 
 
 @dataclass(frozen=True)

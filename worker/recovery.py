@@ -41,8 +41,6 @@ from dataclasses import dataclass, replace
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq.exceptions import DuplicateJobError
-from rq.job import Job, JobStatus
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
@@ -53,7 +51,7 @@ from worker import runtime
 from worker.delivery import JOB as DELIVERY_JOB
 from worker.delivery import MAX_ATTEMPTS as DELIVERY_ATTEMPTS
 from worker.delivery import batched_message_ids
-from worker.queue import POLICIES, enqueue
+from worker.queue import POLICIES, enqueue, enqueue_once
 from worker.runtime import Services
 from worker.shell import count_attempt, handle_message
 
@@ -71,9 +69,6 @@ BATCH = 500
 LOCK_KEY = "zhitong:recovery:lock"
 LAST_RUN_KEY = "zhitong:recovery:last-run"
 INTERRUPTED = "interrupted"
-
-# Job states in which the job will still run (or is running): the sweep leaves it alone.
-_ALIVE = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
 
 
 @dataclass(frozen=True)
@@ -263,19 +258,10 @@ def _hand_on(
     replace_started: bool = False,
 ) -> list[int]:
     """Queue `job` for each message without a live job of its id; the ids queued."""
-    job_ids = [f"{prefix}-{message_id}" for message_id in message_ids]
-    found = Job.fetch_many(job_ids, connection=redis)
-    handed = []
-    for message_id, job_id, existing in zip(message_ids, job_ids, found, strict=True):
-        if existing is not None:
-            status = existing.get_status(refresh=False)
-            if status in _ALIVE and not (replace_started and status is JobStatus.STARTED):
-                continue
-            # Finished, failed or stopped (or a dead worker's): unique enqueueing needs it gone.
-            existing.delete()
-        try:
-            enqueue(redis, job, message_id, job_id=job_id, unique=True)
-        except DuplicateJobError:  # queued by someone else since we looked: just as good
-            continue
-        handed.append(message_id)
-    return handed
+    return [
+        message_id
+        for message_id in message_ids
+        if enqueue_once(
+            redis, job, message_id, job_id=f"{prefix}-{message_id}", replace_started=replace_started
+        )
+    ]
