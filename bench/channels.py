@@ -45,10 +45,9 @@ from sqlalchemy import Engine, func, select
 from twilio.request_validator import RequestValidator
 
 from bench.fixtures import demo_database, scale
-from bot.nlu import load_training_data, project_data_files, train
-from bot.nlu.data import training_data_hash
 from cases.models import Case, Message
 from cases.models.messaging import Direction, MessageStatus
+from worker.understanding import cached_project_model
 
 AUTH_TOKEN = "bench-twilio-token"
 WECHAT_TOKEN = "benchwechattoken"
@@ -466,14 +465,7 @@ def _warm_up(base: str, count: int) -> None:
 
 def _model_path() -> Path:
     """The project's model, trained once per training-data version and kept in /tmp."""
-    examples = load_training_data(project_data_files())
-    path = Path(tempfile.gettempdir()) / f"zhitong-bench-nlu-{training_data_hash(examples)[:16]}"
-    path = path.with_suffix(".joblib")
-    if not path.exists():
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        train(examples).save(partial)
-        os.replace(partial, path)
-    return path
+    return cached_project_model(Path(tempfile.gettempdir()))
 
 
 def _free_port() -> int:

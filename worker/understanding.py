@@ -8,6 +8,7 @@ that a village added in the console is recognised without a restart.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.gazetteer import AreaGazetteer, AreaRow
 from bot.nlu import load_model, load_training_data, project_data_files, train
+from bot.nlu.data import training_data_hash
 from bot.nlu.exceptions import NluError
 from cases.models import Area
 from cases.settings import Settings
@@ -45,6 +47,22 @@ def ensure_model(path: Path) -> bool:
     model.save(path)
     log.info("trained the intent model", extra={"seconds": round(time.perf_counter() - started, 1)})
     return True
+
+
+def cached_project_model(directory: Path) -> Path:
+    """The project's model file in `directory`, trained once per version of the training data.
+
+    Tests and benchmarks share it (the name carries the data's hash, so a change to
+    intents/nlu trains a new one); it is written whole and then renamed, so processes starting
+    together never read half a file.
+    """
+    examples = load_training_data(project_data_files())
+    path = directory / f"zhitong-nlu-{training_data_hash(examples)[:16]}.joblib"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        train(examples).save(partial)
+        os.replace(partial, path)
+    return path
 
 
 _lock = threading.Lock()
