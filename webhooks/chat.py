@@ -46,7 +46,7 @@ from webhooks.api.ratelimit import app_limiter
 from webhooks.extensions import get_db, services
 from webhooks.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from worker.inbound import Inbound, record_inbound
-from worker.shell import count_attempt, handle_message
+from worker.shell import handle_or_count
 
 log = logging.getLogger(__name__)
 bp = Blueprint("chat", __name__)
@@ -295,12 +295,7 @@ def _run_bot(message_id: int) -> None:
     A retried POST of a message still `received` (its first attempt failed, or is running)
     tries again: the shell takes a message once, so this never answers twice.
     """
-    svc = services()
-    try:
-        handle_message(svc, message_id, synchronous=True)
-    except Exception as exc:  # the channel boundary: the message is safe, answer the page
-        log.exception("bot failed on a message", extra={"message_id": message_id})
-        count_attempt(svc, message_id, exc)
+    handle_or_count(services(), message_id, synchronous=True)
 
 
 def _json_body() -> dict[str, Any]:

@@ -30,7 +30,7 @@ from webhooks.extensions import services
 from worker.inbound import Inbound, record_inbound
 from worker.long_messages import SMS_SEGMENTS_PER_PART
 from worker.recovery import enqueue_inbound
-from worker.shell import count_attempt, handle_message
+from worker.shell import handle_or_count
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__)
@@ -71,13 +71,8 @@ def incoming() -> Response:
     if svc.settings.sms_reply_mode == "queued":
         enqueue_inbound(svc.redis, recorded.message_id)
         return twiml([])
-    try:
-        handled = handle_message(svc, recorded.message_id, synchronous=True)
-    except Exception as exc:  # the channel boundary: the message is safe, answer Twilio anyway
-        log.exception("bot failed on a message", extra={"message_id": recorded.message_id})
-        count_attempt(svc, recorded.message_id, exc)
-        return twiml([])
-    return twiml(list(handled.replies))
+    handled = handle_or_count(svc, recorded.message_id, synchronous=True)
+    return twiml(list(handled.replies) if handled else [])  # Twilio is answered either way
 
 
 @bp.post("/twilio/sms/status")

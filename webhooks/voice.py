@@ -52,7 +52,7 @@ from webhooks.sms import e164, require_twilio_signature
 from worker.delivery import enqueue_delivery
 from worker.inbound import Inbound, record_inbound, storable
 from worker.runtime import Services
-from worker.shell import count_attempt, handle_message
+from worker.shell import handle_or_count
 from worker.understanding import interpreter
 
 log = logging.getLogger(__name__)
@@ -331,11 +331,8 @@ def _converse(turn: Turn, text: str) -> VoiceResponse:
         if turn.fresh:
             call.no_input = 0
     turn.message_id = recorded.message_id
-    try:
-        handle_message(svc, recorded.message_id, synchronous=True, now=turn.moment)
-    except Exception as exc:  # the channel boundary: the words are safe, keep the caller talking
-        log.exception("bot failed on a call turn", extra={"message_id": recorded.message_id})
-        count_attempt(svc, recorded.message_id, exc)
+    if handle_or_count(svc, recorded.message_id, synchronous=True, now=turn.moment) is None:
+        # the words are safe: keep the caller talking
         response = VoiceResponse()
         _listen(response, turn, [prompt("bot_unavailable", turn.language)])
         return response

@@ -56,7 +56,7 @@ from intents import DATA_DIR
 from webhooks.extensions import Services, services
 from worker.delivery import enqueue_delivery
 from worker.inbound import Inbound, record_inbound
-from worker.shell import Handled, count_attempt, handle_message
+from worker.shell import Handled, handle_or_count
 
 log = logging.getLogger(__name__)
 bp = Blueprint("wechat", __name__)
@@ -413,11 +413,8 @@ def _forget(future: Future[Handled | None]) -> None:
 
 
 def _run_bot(svc: Services, message_id: int, race: _Race) -> Handled | None:
-    try:
-        handled = handle_message(svc, message_id, synchronous=True)
-    except Exception as exc:  # the channel boundary: the message is safe, count the attempt
-        log.exception("bot failed on a WeChat message", extra={"message_id": message_id})
-        count_attempt(svc, message_id, exc)
+    handled = handle_or_count(svc, message_id, synchronous=True)
+    if handled is None:
         race.finish()
         return None
     if not race.finish():  # the request has answered `success`: deliver through the API

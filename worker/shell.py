@@ -395,6 +395,23 @@ class _Carrier:
         return Actor(RESIDENT, self.contact.id, self.contact.name or "群众")
 
 
+def handle_or_count(
+    services: Services, message_id: int, *, synchronous: bool, now: dt.datetime | None = None
+) -> Handled | None:
+    """`handle_message` at a channel's boundary: None when the bot failed.
+
+    The message is already committed, so a failure loses nothing: it is logged, counted as an
+    attempt (parked after MAX_ATTEMPTS), and left for a retry or the recovery sweep, while the
+    channel answers its provider all the same.
+    """
+    try:
+        return handle_message(services, message_id, synchronous=synchronous, now=now)
+    except Exception as exc:  # the channel boundary
+        log.exception("bot failed on a message", extra={"message_id": message_id})
+        count_attempt(services, message_id, exc)
+        return None
+
+
 def count_attempt(services: Services, message_id: int, error: BaseException) -> None:
     """Note a failed attempt on an inbound message; park it after MAX_ATTEMPTS for a person."""
     try:
