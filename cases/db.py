@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -65,3 +66,10 @@ def check_database(engine: Engine) -> None:
     """Run a trivial query; raises the driver's error when the database is unreachable."""
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def insert_for(dialect: str | Session) -> Any:
+    """The `insert` construct with ``ON CONFLICT`` of a dialect (or a session's): PostgreSQL's
+    or SQLite's, the two databases Zhitong runs on."""
+    name = dialect if isinstance(dialect, str) else dialect.get_bind().dialect.name
+    return postgresql.insert if name == "postgresql" else sqlite.insert

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.case_numbers import format_case_number
+from cases.db import insert_for
 from cases.models import CaseNumberCounter
 
 
 def allocate_case_number(session: Session, day: dt.date) -> str:
     """Take the next number of `day` (the county's local date of receipt)."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     statement = (
         insert(CaseNumberCounter)
         .values(day=f"{day:%Y%m%d}", last=1)

@@ -31,7 +31,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, request, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -40,7 +39,7 @@ from bot.dialogue import DialogueState, Stage
 from bot.masking import mask_phone
 from bot.voice import prompt, speakable
 from cases.clock import Clock
-from cases.db import session_scope
+from cases.db import insert_for, session_scope
 from cases.exceptions import NotFoundError
 from cases.lifecycle import BOT
 from cases.models import Call, CallTurn, Case, CaseEvent, Contact, Conversation, Message
@@ -237,7 +236,7 @@ def begin_turn(step: str, number: int | None = None) -> Turn:
     with session_scope(services().sessions) as session:
         call = _upsert_call(session, sid, caller, moment)
         claimed = session.execute(
-            _insert(session)(CallTurn)
+            insert_for(session)(CallTurn)
             .values(
                 call_id=call.id,
                 turn=turn_number,
@@ -434,7 +433,7 @@ def _send_receipt(
     )
     status = MessageStatus.SUPPRESSED if contact.opted_out else MessageStatus.QUEUED
     inserted = session.execute(
-        _insert(session)(Message)
+        insert_for(session)(Message)
         .values(
             contact_id=contact.id,
             case_id=case.id,
@@ -767,7 +766,7 @@ def _turn_number() -> int:
 
 def _upsert_call(session: Session, sid: str, caller: str, moment: dt.datetime) -> Call:
     session.execute(
-        _insert(session)(Call)
+        insert_for(session)(Call)
         .values(
             call_sid=sid,
             caller=caller,
@@ -828,10 +827,6 @@ def _confidence(raw: str) -> float | None:
     except ValueError:
         return None
     return value if 0.0 <= value <= 1.0 else None
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _xml(twiml: str) -> Response:

@@ -29,27 +29,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cases.clock import Clock
-from cases.db import session_scope
+from cases.db import insert_for, session_scope
 from cases.exceptions import NotFoundError, RoutingError, TransitionError
 from cases.lifecycle import CLOCK_RUNNING, SYSTEM, ActionContext, perform
 from cases.models import AccountabilityEntry, Area, Case, CaseEvent, Contact, Department, Message
 from cases.models.cases import CaseStatus, WarningLevel
 from cases.models.directory import AreaLevel
-from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
+from cases.models.messaging import AddressKind, MessageStatus
 from cases.service import escalate_case
 from intents import DATA_DIR
 from intents.catalog import Text, catalog
 from intents.yamlio import load_yaml
 from worker import runtime
 from worker.delivery import enqueue_delivery
+from worker.outbox import insert_outbound_once
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +377,7 @@ def _queue_alert(
 
 def staff_contact(session: Session, phone: str, name: str, now: dt.datetime) -> Contact:
     """The phone contact of a staff member, created on first use (safe against a racing job)."""
-    insert = _insert_for(session)
+    insert = insert_for(session)
     session.execute(
         insert(Contact)
         .values(
@@ -407,27 +406,9 @@ def queue_staff_sms(
     event_id: int | None = None,
 ) -> int | None:
     """Store an outbound SMS as queued; None when this event already messaged this contact."""
-    insert = _insert_for(session)
-    statement = (
-        insert(Message)
-        .values(
-            contact_id=contact_id,
-            case_id=case_id,
-            event_id=event_id,
-            direction=Direction.OUTBOUND.value,
-            channel=Channel.SMS.value,
-            body=body,
-            media=[],
-            status=MessageStatus.QUEUED.value,
-            error_code="",
-            error_message="",
-            attempts=0,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(Message.id)
+    return insert_outbound_once(
+        session, contact_id=contact_id, body=body, now=now, case_id=case_id, event_id=event_id
     )
-    return session.execute(statement).scalar_one_or_none()
 
 
 def case_detail(session: Session, case: Case, language: str) -> str:
@@ -483,7 +464,3 @@ def staff_text(key: str, language: str, **values: object) -> str:
 def placeholders(template: str) -> set[str]:
     """The {names} a text expects (for checking that zh and en agree)."""
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
-def _insert_for(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

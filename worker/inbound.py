@@ -22,9 +22,9 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cases.db import insert_for
 from cases.models import Contact, Conversation, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.text import storable
@@ -129,7 +129,7 @@ class _Statements:
 
 @cache
 def _statements(dialect: str) -> _Statements:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     contacts = cast(Table, Contact.__table__)
     conversations = cast(Table, Conversation.__table__)
     messages = cast(Table, Message.__table__)

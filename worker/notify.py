@@ -45,7 +45,6 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import event, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.case_numbers import display_case_number
@@ -59,6 +58,7 @@ from cases.settings import Settings
 from intents.catalog import catalog
 from worker import runtime
 from worker.delivery import deliver_batch, enqueue_deliveries
+from worker.outbox import insert_outbound_once
 from worker.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -343,29 +343,18 @@ def store_message(
         status = MessageStatus.HELD
     else:
         status = MessageStatus.QUEUED
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(Message)
-        .values(
-            conversation_id=conversation.id if conversation else None,
-            contact_id=contact.id,
-            case_id=case.id,
-            event_id=event.id,
-            purpose=purpose,
-            direction=Direction.OUTBOUND.value,
-            channel=channel.value,
-            body=body,
-            media=[],
-            status=status.value,
-            error_code="",
-            error_message="",
-            attempts=0,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(Message.id)
+    message_id = insert_outbound_once(
+        session,
+        contact_id=contact.id,
+        body=body,
+        now=now,
+        channel=channel,
+        status=status,
+        case_id=case.id,
+        event_id=event.id,
+        conversation_id=conversation.id if conversation else None,
+        purpose=purpose,
     )
-    message_id = session.execute(statement).scalar_one_or_none()
     return None if message_id is None else (message_id, status, channel)
 
 

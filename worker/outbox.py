@@ -16,6 +16,7 @@ on themselves.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -23,8 +24,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from cases.db import insert_for
 from cases.models import Message
-from cases.models.messaging import Direction, MessageStatus
+from cases.models.messaging import Channel, Direction, MessageStatus
 from worker import runtime
 
 log = logging.getLogger(__name__)
@@ -60,3 +62,42 @@ def _enqueue(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_KEY, None)
+
+
+def insert_outbound_once(
+    session: Session,
+    *,
+    contact_id: int,
+    body: str,
+    now: dt.datetime,
+    channel: Channel = Channel.SMS,
+    status: MessageStatus = MessageStatus.QUEUED,
+    case_id: int | None = None,
+    event_id: int | None = None,
+    conversation_id: int | None = None,
+    purpose: str = "",
+) -> int | None:
+    """Store one outbound message, unless its event already has one for this contact and
+    purpose (the unique key, an atomic ``ON CONFLICT DO NOTHING``); its id, or None."""
+    statement = (
+        insert_for(session)(Message)
+        .values(
+            conversation_id=conversation_id,
+            contact_id=contact_id,
+            case_id=case_id,
+            event_id=event_id,
+            purpose=purpose,
+            direction=Direction.OUTBOUND.value,
+            channel=channel.value,
+            body=body,
+            media=[],
+            status=status.value,
+            error_code="",
+            error_message="",
+            attempts=0,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Message.id)
+    )
+    return session.execute(statement).scalar_one_or_none()

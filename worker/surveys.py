@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from cases.clock import Clock
-from cases.db import session_scope
+from cases.db import insert_for, session_scope
 from cases.lifecycle import SYSTEM, ActionContext, perform
 from cases.metrics import SATISFACTION_LINE, Period, unit_counts
 from cases.models import AccountabilityEntry, Case, CaseEvent, Contact, Department, Message
@@ -294,7 +293,7 @@ def _insert_interview(
     if unit is None:
         return 0
     statement = (
-        _insert_for(session)(AccountabilityEntry)
+        insert_for(session)(AccountabilityEntry)
         .values(
             department_id=unit.id,
             kind=INTERVIEW,
@@ -349,7 +348,7 @@ def _insert_accountability(
         )
     )
     statement = (
-        _insert_for(session)(AccountabilityEntry)
+        insert_for(session)(AccountabilityEntry)
         .from_select(
             ["department_id", "kind", "period", "person_name", "note", "at", "data"], source
         )
@@ -374,7 +373,3 @@ def _months_back(year: int, month: int, count: int) -> list[str]:
         months.append(f"{year:04d}-{month:02d}")
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return months
-
-
-def _insert_for(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
