@@ -29,7 +29,7 @@ from webhooks.extensions import Services, build_services
 from worker.exceptions import WorkerError
 from worker.queue import QUEUE_NAMES, run_worker, start_embedded_worker
 from worker.schedule import run_cron, start_embedded_cron
-from worker.understanding import ensure_model
+from worker.understanding import ensure_model, model_is_current
 
 log = logging.getLogger("zhitong")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,10 +118,25 @@ def prepare_database(services: Services) -> None:
         with session_scope(services.sessions) as session:
             load_demo_county(session)
     model_path = settings.effective_nlu_model_path
-    if not settings.rasa_url and not model_path.exists():
+    if settings.rasa_url:
+        return
+    if not model_path.exists():
         click.echo("First start: training the intent model from intents/nlu (about a minute)…")
         ensure_model(model_path)
         click.echo(f"trained the intent model into {model_path}")
+    elif not model_is_current(model_path):
+        # Like the schema: the embedded model is the laptop's own and follows the data on start;
+        # a production model changes only through `zhitong nlu train`, run deliberately.
+        if services.engine.dialect.name == "sqlite":
+            click.echo("The NLU data or glossary changed: retraining the intent model…")
+            ensure_model(model_path, refresh=True)
+            click.echo(f"trained the intent model into {model_path}")
+        else:
+            click.echo(
+                f"Warning: {model_path} was trained on other NLU data or another glossary "
+                "(or cannot be read); run `zhitong nlu train` to use the current ones.",
+                err=True,
+            )
 
 
 def print_demo_banner(services: Services) -> None:

@@ -91,6 +91,7 @@ def train_command(ctx: click.Context, data: tuple[Path, ...], out: Path | None, 
         "train_seconds": round(seconds, 2),
         "size_mb": round(target.stat().st_size / 1e6, 2),
         "training_data_hash": model.training_data_hash,
+        "glossary_terms": len(model.glossary.terms),
     }
     click.echo(json.dumps(summary, ensure_ascii=False))
 

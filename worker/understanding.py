@@ -7,6 +7,7 @@ that a village added in the console is recognised without a restart.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -20,7 +21,9 @@ from sqlalchemy.orm import Session
 from bot.gazetteer import AreaGazetteer, AreaRow
 from bot.nlu import load_model, load_training_data, project_data_files, train
 from bot.nlu.data import training_data_hash
-from bot.nlu.exceptions import NluError
+from bot.nlu.exceptions import ModelFileError, NluError
+from bot.nlu.gloss import GLOSSARY_PATH, load_glossary
+from bot.nlu.model import FORMAT_VERSION, read_header
 from cases.models import Area
 from cases.settings import Settings
 
@@ -37,27 +40,54 @@ class Interpreter(Protocol):
         ...
 
 
-def ensure_model(path: Path) -> bool:
-    """Train the intent model from the project's data if no model file exists; True if trained."""
-    if path.exists():
+def ensure_model(path: Path, *, refresh: bool = False) -> bool:
+    """Train the intent model from the project's data if no model file exists; True if trained.
+
+    With `refresh`, also retrain when the file was made from other examples or another glossary
+    than the project's, or cannot be read (see `model_is_current`).
+    """
+    if path.exists() and not (refresh and not model_is_current(path)):
         return False
     started = time.perf_counter()
     model = train(load_training_data(project_data_files()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.training")
+    model.save(partial)
+    os.replace(partial, path)
     log.info("trained the intent model", extra={"seconds": round(time.perf_counter() - started, 1)})
     return True
+
+
+def model_is_current(path: Path) -> bool:
+    """True when the model file at `path` was trained on the project's examples and glossary.
+
+    Reads only the file's header. A missing, unreadable or foreign file is not current.
+    """
+    try:
+        header = read_header(path)
+    except ModelFileError:
+        return False
+    examples = load_training_data(project_data_files())
+    return (
+        header.get("training_data_hash") == training_data_hash(examples)
+        and header.get("glossary_hash") == load_glossary(GLOSSARY_PATH).fingerprint
+    )
 
 
 def cached_project_model(directory: Path) -> Path:
     """The project's model file in `directory`, trained once per version of the training data.
 
-    Tests and benchmarks share it (the name carries the data's hash, so a change to
-    intents/nlu trains a new one); it is written whole and then renamed, so processes starting
-    together never read half a file.
+    Tests and benchmarks share it. The name carries a hash of what the model is made from (the
+    examples, the glossary file and the model file format), so a change to any of them trains a
+    new one. It is written whole and then renamed, so processes starting together never read
+    half a file.
     """
     examples = load_training_data(project_data_files())
-    path = directory / f"zhitong-nlu-{training_data_hash(examples)[:16]}.joblib"
+    recipe = hashlib.sha256(training_data_hash(examples).encode())
+    recipe.update(f"format {FORMAT_VERSION}\n".encode())
+    if GLOSSARY_PATH.is_file():
+        recipe.update(GLOSSARY_PATH.read_bytes())
+    path = directory / f"zhitong-nlu-{recipe.hexdigest()[:16]}.joblib"
     if not path.exists():
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         train(examples).save(partial)

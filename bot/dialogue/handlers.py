@@ -820,6 +820,21 @@ def open_without_place(turn: Turn) -> Outcome:
     return _open_case(turn, replace(turn.draft, area_options=()))
 
 
+def open_then_take_up(turn: Turn) -> Outcome:
+    """A clearly different matter while asked where: neither matter is dropped.
+
+    The one reported is opened without a place, as 跳过 would (staff will ask where), and the new
+    message then starts a request of its own, in the same turn.
+    """
+    opened, effects = _open_case(
+        turn, replace(turn.draft, area_options=()), receipt="receipt_before_next"
+    )
+    # Its receipt offers no 0-correction: the next reply is about the new matter.
+    fresh = replace(turn, state=replace(opened.idle(), last_case=None), entered=Stage.IDLE)
+    state, more = start_request(fresh)
+    return state, [*effects, *more]
+
+
 def reprompt_place(turn: Turn) -> Outcome:
     """No place found: ask again (keeping the words, they may say where), then open anyway."""
     draft = turn.draft.with_words(turn.reading.raw)
@@ -835,7 +850,9 @@ def reprompt_place(turn: Turn) -> Outcome:
     return _at(turn, turn.state.stage, draft, reply, tries=turn.state.tries + 1)
 
 
-def _open_case(turn: Turn, draft: Draft, *, urgent: bool = False) -> Outcome:
+def _open_case(
+    turn: Turn, draft: Draft, *, urgent: bool = False, receipt: str = "receipt"
+) -> Outcome:
     """Open the case and send the receipt; the case may be corrected right after it."""
     item = turn.item(draft.item_code)
     if item is None:  # the handlers only get here with a catalog item
@@ -871,7 +888,7 @@ def _open_case(turn: Turn, draft: Draft, *, urgent: bool = False) -> Outcome:
             else turn.reply("your_village")
         )
     else:
-        key = "receipt"
+        key = receipt
     effects.append(Reply(key, params, turn.language, AFTER_OPEN_CASE))
     last = LastCase(
         number=None,

@@ -59,6 +59,7 @@ class Event(enum.StrEnum):
     NONE_OF_THESE = "none_of_these"  # 都不是, 0
     REDESCRIBE = "redescribe"  # the matter in other words
     NEW_REQUEST = "new_request"  # a clearly different request
+    NEW_MATTER = "new_matter"  # a clearly different matter while asked where
     PLACE = "place"
     SKIP = "skip"  # 跳过, 不知道
     DETAILS = "details"  # a name and/or a village
@@ -123,11 +124,13 @@ TRANSITIONS: dict[tuple[Stage | _Any, Event | _Any], Handler] = {
     (Stage.ASK_PLACE, Event.AFFIRM): h.place_confirmed,
     (Stage.ASK_PLACE, Event.DENY): h.place_denied,
     (Stage.ASK_PLACE, Event.SKIP): h.open_without_place,
+    (Stage.ASK_PLACE, Event.NEW_MATTER): h.open_then_take_up,
     (Stage.ASK_PLACE, ANY): h.reprompt_place,
     (Stage.CHOOSE_PLACE, Event.CHOICE): h.place_chosen,
     (Stage.CHOOSE_PLACE, Event.PLACE): h.place_given,
     (Stage.CHOOSE_PLACE, Event.NONE_OF_THESE): h.place_denied,
     (Stage.CHOOSE_PLACE, Event.SKIP): h.open_without_place,
+    (Stage.CHOOSE_PLACE, Event.NEW_MATTER): h.open_then_take_up,
     (Stage.CHOOSE_PLACE, ANY): h.reprompt_place,
     # proxy service: 1 the agent does it, 2 information only
     (Stage.OFFER_PROXY, Event.AFFIRM): h.proxy_accepted,
@@ -389,7 +392,20 @@ def _expect_place(turn: Turn) -> Event | None:
         return Event.DENY
     if _cancel(reading):
         return Event.CANCEL
+    if _new_matter(turn):
+        return Event.NEW_MATTER
     return None
+
+
+def _new_matter(turn: Turn) -> bool:
+    """A clearly different matter sent while asked where (see `policy.NEW_MATTER_MIN`)."""
+    top = turn.reading.item_at_least(policy.NEW_MATTER_MIN)
+    return (
+        top is not None
+        and top.code != turn.draft.item_code
+        and not turn.draft.for_proxy
+        and len(turn.reading.compact) >= policy.NEW_MATTER_MIN_CHARS
+    )
 
 
 def _expect_choose_place(turn: Turn) -> Event | None:
@@ -404,6 +420,8 @@ def _expect_choose_place(turn: Turn) -> Event | None:
         return Event.SKIP
     if _cancel(reading):
         return Event.CANCEL
+    if _new_matter(turn):
+        return Event.NEW_MATTER
     return None
 
 
@@ -506,6 +524,7 @@ _NEW_REQUEST_EVENTS = frozenset(
         Event.SERVICE,
         Event.CONCERN,
         Event.NEW_REQUEST,
+        Event.NEW_MATTER,
         Event.MENU_CHOICE,
         Event.INTRODUCE,
         Event.PLACE,

@@ -22,6 +22,11 @@ META_MIN = 0.5
 # ("你好，我家门口路灯坏了" is a report, not a greeting), in a message longer than a few words.
 ITEM_OVER_META = 0.3
 SHORT_MESSAGE = 6
+# While the bot asks where, a message is a different matter (the one reported is opened without
+# a place, then the new one is taken up) only when the classifier is this sure and the message
+# this long: a place in words ("学校门口", "by the bridge") is short and may look like a matter.
+NEW_MATTER_MIN = 0.8
+NEW_MATTER_MIN_CHARS = 10
 # The NLU naming one of the offered items this confidently picks it.
 PICK_MIN = 0.3
 # The NLU's opt_out / request_human intents act only when this sure, on short messages.

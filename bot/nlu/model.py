@@ -33,13 +33,16 @@ from bot.nlu.features import (
     prepare,
     usable_views,
 )
+from bot.nlu.gloss import EMPTY_GLOSSARY, GLOSSARY_PATH, Glossary, load_glossary
 
 if TYPE_CHECKING:
     from sklearn.pipeline import FeatureUnion
 
 RANKING_SIZE = 10
 FORMAT_MAGIC = b"ZHITONG-NLU\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 files have no glossary; they load and parse as they always did.
+READABLE_FORMAT_VERSIONS = frozenset({1, 2})
 # Score given to an intent a fold model never saw, so it is never ranked above a seen one.
 _UNSEEN_SCORE = -1e6
 
@@ -51,6 +54,8 @@ class TrainingSettings:
     views: tuple[ViewSpec, ...] = DEFAULT_VIEWS
     c: float = 1.5
     calibration_folds: int = 5
+    # English → Chinese glossary for Latin-script words (bot.nlu.gloss); None: no glossary.
+    glossary_path: Path | None = GLOSSARY_PATH
 
 
 DEFAULT_SETTINGS = TrainingSettings()
@@ -68,6 +73,7 @@ class IntentModel:
         temperature: divides the scores before the softmax (calibration).
         training_data_hash: SHA-256 of the examples the model learnt from.
         n_examples: how many usable examples that was.
+        glossary: how Latin-script words were read as Chinese in training, and so in parsing.
     """
 
     vocabulary: Vocabulary
@@ -77,6 +83,7 @@ class IntentModel:
     temperature: float
     training_data_hash: str
     n_examples: int
+    glossary: Glossary = EMPTY_GLOSSARY
 
     def score(self, document: Document) -> np.ndarray:
         """Uncalibrated scores of one document, one per intent."""
@@ -85,7 +92,7 @@ class IntentModel:
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, one row per text, one column per intent (see `intents`)."""
-        scores = [self.score(prepare(text)) for text in texts]
+        scores = [self.score(prepare(text, self.glossary)) for text in texts]
         return softmax(np.array(scores).reshape(len(texts), len(self.intents)), self.temperature)
 
     def parse(self, text: str) -> dict[str, Any]:
@@ -98,7 +105,7 @@ class IntentModel:
             ``{"text", "intent": {"name", "confidence"}, "intent_ranking": [...top 10],
             "entities": []}``; entities are filled by the entity extractor, not here.
         """
-        document = prepare(text)
+        document = prepare(text, self.glossary)
         if document.is_empty:
             return parse_result(text, [])
         probabilities = softmax(self.score(document), self.temperature)
@@ -116,6 +123,7 @@ class IntentModel:
             "sklearn_version": package_version("scikit-learn"),
             "training_data_hash": self.training_data_hash,
             "n_examples": self.n_examples,
+            "glossary_hash": self.glossary.fingerprint,
             "intents": list(self.intents),
         }
         payload = {
@@ -125,6 +133,7 @@ class IntentModel:
             "weights": self.weights,
             "bias": self.bias,
             "temperature": self.temperature,
+            "glossary": self.glossary.to_mapping(),
         }
         buffer = io.BytesIO()
         joblib.dump(payload, buffer, compress=3)
@@ -170,9 +179,10 @@ def train(
     Raises:
         TrainingDataError: fewer than two intents have a usable example.
     """
+    glossary = load_glossary(settings.glossary_path) if settings.glossary_path else EMPTY_GLOSSARY
     documents, intents = [], []
     for text, intent in examples:
-        document = prepare(text)
+        document = prepare(text, glossary)
         if not document.is_empty:
             documents.append(document)
             intents.append(intent)
@@ -194,7 +204,40 @@ def train(
         temperature=temperature,
         training_data_hash=training_data_hash(list(examples)),
         n_examples=len(documents),
+        glossary=glossary,
     )
+
+
+def read_header(path: Path | str) -> dict[str, Any]:
+    """The JSON header of a model file, without reading its arrays.
+
+    Raises:
+        ModelFileError: as `load_model`, for a missing, foreign or unreadable header.
+    """
+    source = Path(path)
+    try:
+        with source.open("rb") as file:
+            return _checked_header(source, file.readline(), file.readline())
+    except OSError as exc:
+        raise ModelFileError(f"{source}: cannot read model file: {exc.strerror}") from exc
+
+
+def _checked_header(source: Path, magic: bytes, header_line: bytes) -> dict[str, Any]:
+    """The header of a model file whose first two lines are given, if this version reads it."""
+    if magic != FORMAT_MAGIC:
+        raise ModelFileError(f"{source}: not a Zhitong NLU model file")
+    try:
+        header = json.loads(header_line)
+    except ValueError as exc:
+        raise ModelFileError(f"{source}: damaged model header") from exc
+    version = header.get("format_version") if isinstance(header, dict) else None
+    if version not in READABLE_FORMAT_VERSIONS:
+        raise ModelFileError(
+            f"{source}: model file format {version}, this Zhitong reads formats "
+            f"{', '.join(map(str, sorted(READABLE_FORMAT_VERSIONS)))}; "
+            "retrain with `zhitong nlu train`"
+        )
+    return dict(header)
 
 
 def load_model(path: Path | str) -> IntentModel:
@@ -212,18 +255,7 @@ def load_model(path: Path | str) -> IntentModel:
             payload_bytes = file.read()
     except OSError as exc:
         raise ModelFileError(f"{source}: cannot read model file: {exc.strerror}") from exc
-    if magic != FORMAT_MAGIC:
-        raise ModelFileError(f"{source}: not a Zhitong NLU model file")
-    try:
-        header = json.loads(header_line)
-    except ValueError as exc:
-        raise ModelFileError(f"{source}: damaged model header") from exc
-    version = header.get("format_version") if isinstance(header, dict) else None
-    if version != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{source}: model file format {version}, this Zhitong reads format "
-            f"{FORMAT_VERSION}; retrain with `zhitong nlu train`"
-        )
+    header = _checked_header(source, magic, header_line)
     try:
         payload = joblib.load(io.BytesIO(payload_bytes))
         model = IntentModel(
@@ -238,6 +270,7 @@ def load_model(path: Path | str) -> IntentModel:
             temperature=float(payload["temperature"]),
             training_data_hash=str(header["training_data_hash"]),
             n_examples=int(header["n_examples"]),
+            glossary=Glossary.from_mapping(payload.get("glossary", {})),
         )
     except Exception as exc:  # any failure to rebuild means one thing: a damaged file
         raise ModelFileError(f"{source}: damaged model file ({type(exc).__name__})") from exc

@@ -279,6 +279,60 @@ def test_skip_opens_the_case_without_a_place() -> None:
     assert talk.last(OpenCase).area_id is None
 
 
+def test_a_new_matter_while_asked_where_drops_neither() -> None:
+    """Asked where, the resident writes about something else: the first matter opens without a
+    place (staff will ask) and the new one is taken up at once, its words its own.
+
+    Before, the new message was read as a failed place answer: after two of them it was filed
+    into the first case's description and never became a case of its own.
+    """
+    boundary = nlu(("dispute_land_boundary", 0.9))
+    streetlight = nlu(("infra_streetlight", 0.93))
+    talk = play(
+        [
+            Say("邻居把界桩挪到我家地里了", boundary, REPLY, ("ask_place",), Stage.ASK_PLACE),
+            Say(
+                "还有学校门口的路灯坏了一个星期了",
+                streetlight,
+                ("open_case", "reply", "reply"),
+                ("receipt_before_next", "ask_place"),
+                Stage.ASK_PLACE,
+            ),
+            Say("西街社区", {}, OPEN, ("receipt",), Stage.AFTER_RECEIPT),
+        ]
+    )
+    first = talk.effects[1][0]
+    assert isinstance(first, OpenCase)
+    assert (first.item_code, first.area_id) == ("dispute_land_boundary", None)
+    assert first.description == "邻居把界桩挪到我家地里了"
+    second = talk.last(OpenCase)
+    assert (second.item_code, second.area_id) == ("infra_streetlight", XIJIE)
+    assert second.description == "还有学校门口的路灯坏了一个星期了\n西街社区"
+    assert "回复0" not in text_of(talk.effects[1][:2])
+    assert talk.state.last_case is not None and talk.state.last_case.item_code == (
+        "infra_streetlight"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "parse"),
+    [
+        ("学校门口", nlu(("education_enrollment", 0.95))),  # a place in words, however sure
+        ("就在我家地边上那条沟旁边呢", nlu(("infra_road", 0.6))),  # long, but not sure
+    ],
+)
+def test_a_place_in_words_is_not_a_new_matter(text: str, parse: dict[str, object]) -> None:
+    """Short or unsure answers to "where?" stay answers: asked again, the words kept."""
+    boundary = nlu(("dispute_land_boundary", 0.9))
+    talk = play(
+        [
+            Say("邻居把界桩挪到我家地里了", boundary, REPLY, ("ask_place",)),
+            Say(text, parse, REPLY, ("ask_place_again",), Stage.ASK_PLACE),
+        ]
+    )
+    assert text in talk.state.draft.description
+
+
 def test_a_village_matter_named_by_town_asks_for_the_village() -> None:
     """邻里纠纷 is handled by the village: a town alone is asked to narrow down."""
     dispute = nlu(("dispute_neighbor", 0.9))

@@ -68,6 +68,7 @@ def test_train_writes_a_loadable_model(
     assert summary["model"] == str(out)
     assert summary["n_train"] == len(TRAIN)
     assert summary["intents"] == 3
+    assert summary["glossary_terms"] >= 500  # the project's glossary, carried in the file
     assert load_model(out).parse("养老金")["intent"]["name"] == "social_pension"
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 
@@ -179,12 +181,12 @@ def test_compact_featurisation_equals_scikit_learn(
     examples: list[tuple[str, str]], text: str
 ) -> None:
     """The parse-time featurisation computes what the fitted scikit-learn union computes."""
-    documents = [prepare(example) for example, _ in examples]
+    model = train(examples, seed=0)
+    documents = [prepare(example, model.glossary) for example, _ in examples]
     union = build_featurizer(usable_views(DEFAULT_VIEWS, documents))
     union.fit(documents)
-    model = train(examples, seed=0)
-    expected = union.transform([prepare(text)]).toarray()[0]
-    columns, values = model.vocabulary.featurize(prepare(text))
+    expected = union.transform([prepare(text, model.glossary)]).toarray()[0]
+    columns, values = model.vocabulary.featurize(prepare(text, model.glossary))
     actual = np.zeros(model.vocabulary.size)
     actual[columns] = values
     assert np.allclose(actual, expected, atol=1e-6)
@@ -221,7 +223,7 @@ def test_save_and_load_round_trip(model: IntentModel, tmp_path: Path) -> None:
         assert loaded.parse(text) == model.parse(text)
     assert loaded.training_data_hash == model.training_data_hash
     header = json.loads(path.read_bytes().split(b"\n")[1])
-    assert header["format_version"] == 1
+    assert header["format_version"] == 2
     assert header["sklearn_version"]
     assert header["training_data_hash"] == model.training_data_hash
 
@@ -237,9 +239,26 @@ def test_other_format_version_is_refused(model: IntentModel, tmp_path: Path) -> 
     """A file of another format version is refused with a hint to retrain."""
     path = tmp_path / "model.joblib"
     model.save(path)
-    _rewrite_header(path, format_version=2)
-    with pytest.raises(ModelFileError, match=r"format 2.*retrain"):
+    _rewrite_header(path, format_version=3)
+    with pytest.raises(ModelFileError, match=r"format 3.*reads formats 1, 2.*retrain"):
         load_model(path)
+
+
+def test_format_1_files_still_load(model: IntentModel, tmp_path: Path) -> None:
+    """A file from before the glossary (format 1, no glossary in the payload) loads and parses
+    without one."""
+    path = tmp_path / "model.joblib"
+    model.save(path)
+    magic, header, payload = path.read_bytes().split(b"\n", 2)
+    arrays = joblib.load(io.BytesIO(payload))
+    del arrays["glossary"]
+    buffer = io.BytesIO()
+    joblib.dump(arrays, buffer)
+    fields = {**json.loads(header), "format_version": 1}
+    path.write_bytes(magic + b"\n" + json.dumps(fields).encode() + b"\n" + buffer.getvalue())
+    loaded = load_model(path)
+    assert loaded.glossary.terms == {}
+    assert loaded.parse("滴保怎么申请") == model.parse("滴保怎么申请")
 
 
 @pytest.mark.parametrize(

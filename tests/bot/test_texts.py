@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +282,12 @@ FOLLOW_UPS = {
 UNSURE = {"zh": ("有个事", "啊？", "2", "啊？", "0"), "en": ("a problem", "hmm", "2", "hmm", "0")}
 
 
+ANOTHER_MATTER = {
+    "zh": "还有村口那座桥的栏杆断了好几天了，很危险",
+    "en": "also the railing of the bridge at the village entrance has been broken for days",
+}
+
+
 def _dialogue_replies() -> Iterator[Reply]:
     """Replies the dialogue itself builds from catalog values: every item, both languages."""
     for item in catalog().items:
@@ -303,6 +309,14 @@ def _dialogue_replies() -> Iterator[Reply]:
             )
             if item.kind == "concern" and language == "zh":
                 yield from _converse([f"东门 {name}", "啊？", "2"], ranked, {})
+            if item.kind == "concern":  # asked where, the resident writes of another matter
+                other = "infra_water" if item.code == "infra_road" else "infra_road"
+                yield from _converse(
+                    [name, ANOTHER_MATTER[language]],
+                    ranked,
+                    {"language": language},
+                    later=[nlu((other, 0.95))],
+                )
             case = summary(item_code=item.code, last_event="维修人员已到现场" * 10)
             yield from _converse([case.number], {}, {**base, "cases": (case,)})
     longest = tuple(
@@ -317,12 +331,17 @@ def _dialogue_replies() -> Iterator[Reply]:
 
 
 def _converse(
-    turns: list[str], parse: Mapping[str, Any], base: Mapping[str, Any]
+    turns: list[str],
+    parse: Mapping[str, Any],
+    base: Mapping[str, Any],
+    later: Sequence[Mapping[str, Any]] = (),
 ) -> Iterator[Reply]:
-    """Play turns (the first with `parse`), yielding every reply as the shell would send it."""
+    """Play turns (the first with `parse`, the next ones with `later`'s parses, the rest with
+    none), yielding every reply as the shell would send it."""
     state = DialogueState()
+    parses = [parse, *later]
     for index, text in enumerate(turns):
-        message = Inbound(text, "sms", parse if index == 0 else {})
+        message = Inbound(text, "sms", parses[index] if index < len(parses) else {})
         state, effects = step(state, message, context(**base))
         state = state.with_case_number(LONG_NUMBER)
         yield from _replies(effects)
@@ -389,9 +408,12 @@ def test_every_key_the_dialogue_uses_exists() -> None:
     """Each text key named in bot/dialogue has its text."""
     source = "\n".join(path.read_text(encoding="utf-8") for path in DIALOGUE_DIR.glob("*.py"))
     used = set(re.findall(r"""(?:reply|Reply)\(\s*"([a-z_]+)\"""", source))
+    used |= set(re.findall(r"""\breceipt(?:: str)?\s*=\s*"([a-z_]+)\"""", source))
     for line in re.findall(r"key = (.+)", source):
-        used |= set(re.findall(r'^"([a-z_]+)"|else "([a-z_]+)"', line)[0]) - {""}
+        for found in re.findall(r'^"([a-z_]+)"|else "([a-z_]+)"', line):
+            used |= set(found) - {""}
     assert {"receipt", "rating_sorry", "help_menu_again", "offer_after_answer_service"} <= used
+    assert "receipt_before_next" in used
     assert used <= set(texts().text_keys()), used - set(texts().text_keys())
 
 
