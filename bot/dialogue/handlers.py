@@ -31,7 +31,7 @@ from bot.effects import (
     UpdateContact,
 )
 from bot.gazetteer import AreaRow, romanize
-from bot.texts import moment_reply
+from bot.texts import fits_sms, moment_reply, render, texts
 from intents.catalog import CatalogItem
 
 Outcome = tuple[DialogueState, list[Effect]]
@@ -629,7 +629,13 @@ def answer(turn: Turn, draft: Draft) -> Outcome:
         # The item's summary stands in for a missing answer: longer, so the offer goes apart.
         effects: list[Effect] = [turn.reply("item_summary", summary=content), offer]
     else:
-        effects = [turn.reply("faq_answer", answer=content, offer=offer)]
+        # Named, so the resident sees which matter the answer is about, when that still fits
+        # in two SMS segments; a long answer goes without the name.
+        named = turn.reply(
+            "faq_answer_named", item=turn.item_name(item.code), answer=content, offer=offer
+        )
+        fits = fits_sms(render(named, texts()))
+        effects = [named if fits else turn.reply("faq_answer", answer=content, offer=offer)]
     return _at(turn, Stage.AFTER_ANSWER, replace(draft, topic=None), *effects)
 
 

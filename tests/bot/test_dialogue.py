@@ -19,6 +19,7 @@ from bot.effects import (
     Reply,
     UpdateContact,
 )
+from bot.texts import fits_sms
 from tests.bot.test_dialogue_fixtures import (
     CASE_NUMBER,
     CHENGGUAN,
@@ -434,7 +435,7 @@ def test_a_follow_up_question_during_the_offer_is_answered() -> None:
     play(
         [
             Say("我想申请低保", PENSION_QUESTION),
-            Say("要交钱吗？", {}, REPLY, ("faq_answer",), Stage.AFTER_ANSWER),
+            Say("要交钱吗？", {}, REPLY, ("faq_answer_named",), Stage.AFTER_ANSWER),
             Say("1", {}, REPLY, ("ask_details",)),
         ]
     )
@@ -453,9 +454,21 @@ def test_a_follow_up_question_during_the_offer_is_answered() -> None:
 )
 def test_questions_are_answered_from_the_faq_without_a_case(text: str, expected: str) -> None:
     """材料 / 费用 / 多久: the catalog's answer and an offer, no case."""
-    talk = play([Say(text, PENSION_QUESTION, REPLY, ("faq_answer",), Stage.AFTER_ANSWER)])
+    talk = play([Say(text, PENSION_QUESTION, REPLY, ("faq_answer_named",), Stage.AFTER_ANSWER)])
     answer = text_of(talk.effects[0])
     assert expected in answer and "要代办请回复1" in answer
+    assert answer.startswith("「低保与特困供养申请」")  # which matter the answer is about
+
+
+def test_an_answer_too_long_to_be_named_goes_without_the_name() -> None:
+    """The item's name is left out when it would push the answer past two SMS segments."""
+    reward = nlu(("fp_reward_support", 0.95))
+    talk = play(
+        [Say("what papers do I need for the reward payments", reward)], base={"language": "en"}
+    )
+    keys = [e.text_key for e in talk.effects[0] if isinstance(e, Reply)]
+    assert keys == ["faq_answer"]
+    assert fits_sms(text_of(talk.effects[0]))
 
 
 def test_after_an_answer_1_goes_ahead_with_the_proxy_service() -> None:
@@ -484,7 +497,7 @@ def test_a_question_about_a_concern_offers_to_report_it() -> None:
     """路灯坏了一般多久能修好? is answered; 1 then reports it."""
     talk = play(
         [
-            Say("路灯坏了一般多久能修好？", STREETLIGHT, REPLY, ("faq_answer",)),
+            Say("路灯坏了一般多久能修好？", STREETLIGHT, REPLY, ("faq_answer_named",)),
             Say("1", {}, REPLY, ("ask_place",)),
             Say("西街社区", {}, OPEN),
         ]

@@ -68,7 +68,13 @@ def test_a_request_to_have_it_done_accepts_the_offer_after_an_answer(text: str) 
     """要代办请回复1 … 帮我代办: the proxy service goes ahead, as with 1."""
     talk = play(
         [
-            Say("低保要带什么材料？", PENSION_QUESTION, REPLY, ("faq_answer",), Stage.AFTER_ANSWER),
+            Say(
+                "低保要带什么材料？",
+                PENSION_QUESTION,
+                REPLY,
+                ("faq_answer_named",),
+                Stage.AFTER_ANSWER,
+            ),
             Say(text, PARSES[text], REPLY, ("ask_details",), Stage.ASK_DETAILS),
             Say("张三，东门村", {}, ("open_case", "update_contact", "reply")),
         ]
@@ -95,7 +101,7 @@ def test_a_yes_in_words_goes_ahead_with_a_concern(text: str, parse: dict[str, ob
     """要反映此事请回复1 … 帮我反映一下: asked where, as after 1."""
     play(
         [
-            Say("路灯坏了一般多久能修好？", STREETLIGHT, REPLY, ("faq_answer",)),
+            Say("路灯坏了一般多久能修好？", STREETLIGHT, REPLY, ("faq_answer_named",)),
             Say(text, parse, REPLY, ("ask_place",), Stage.ASK_PLACE),
         ]
     )
@@ -470,7 +476,7 @@ def test_a_new_request_closes_the_correction_window() -> None:
     play(
         [
             Say("西街社区路灯坏了", STREETLIGHT),
-            Say("低保要带什么材料？", PENSION_QUESTION, REPLY, ("faq_answer",)),
+            Say("低保要带什么材料？", PENSION_QUESTION, REPLY, ("faq_answer_named",)),
             Say("不用了", {}, REPLY, ("anything_else",)),
             Say("0", {}, REPLY, ("help_menu",)),
         ]
