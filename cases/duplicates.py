@@ -47,7 +47,7 @@ from bot.normalize import normalize
 from cases.clock import Clock
 from cases.lifecycle import OPEN_STATUSES, SYSTEM, ActionContext, Actor, perform
 from cases.models import Area, Case, CaseEvent
-from cases.models.cases import CaseKind
+from cases.models.cases import CaseKind, CaseStatus
 from cases.models.directory import AreaLevel
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ MIN_PARTIAL = 4
 
 # The event data key that marks a duplicate suspicion recorded by this module.
 SUSPECTED = "suspected"
+# Merges followed one after another at the most (a guard: chains are a few cases long).
+MAX_MERGE_CHAIN = 50
 
 _NON_WORD = re.compile(r"[\W_]+")
 # Function characters that carry no meaning for likeness: particles, pronouns, measure words.
@@ -168,6 +170,43 @@ def suspicion(case: Case) -> dict[str, object] | None:
         ):
             return dict(data)
     return None
+
+
+def surviving_case(session: Session, case: Case) -> Case:
+    """The case that `case` was merged into, following merges to the end; `case` if not merged.
+
+    A merge into a case that was itself merged later leads on to that case's survivor, so an
+    agent merging into a merged case merges into the one still being handled.
+    """
+    seen = {case.id}
+    current = case
+    while current.status is CaseStatus.MERGED and current.duplicate_of_id is not None:
+        following = session.get(Case, current.duplicate_of_id)
+        if following is None or following.id in seen or len(seen) > MAX_MERGE_CHAIN:
+            break  # a broken or circular chain ends where it breaks
+        seen.add(following.id)
+        current = following
+    return current
+
+
+def merged_into(session: Session, case: Case) -> list[Case]:
+    """The cases merged into `case`, directly or through other merged cases, oldest first.
+
+    Their residents follow `case`: they hear its news as its own resident does.
+    """
+    found: dict[int, Case] = {}
+    frontier = [case.id]
+    for _ in range(MAX_MERGE_CHAIN):
+        rows = session.scalars(
+            select(Case)
+            .where(Case.duplicate_of_id.in_(frontier), Case.status == CaseStatus.MERGED)
+            .order_by(Case.id)
+        ).all()
+        frontier = [row.id for row in rows if row.id not in found and row.id != case.id]
+        if not frontier:
+            break
+        found.update((row.id, row) for row in rows if row.id in frontier)
+    return sorted(found.values(), key=lambda merged: merged.id)
 
 
 def comparable_text(text: str, place_names: Iterable[str] = ()) -> str:

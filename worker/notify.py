@@ -51,8 +51,9 @@ from bot.case_numbers import display_case_number
 from bot.effects import ParamValue, Reply
 from bot.texts import fits_sms, moment_reply, render, texts
 from cases.db import session_scope
+from cases.duplicates import merged_into
 from cases.models import Case, CaseEvent, Contact, Conversation, Department, Message
-from cases.models.cases import ActorType, CaseStatus
+from cases.models.cases import ActorType
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.settings import Settings
 from intents.catalog import catalog
@@ -302,17 +303,10 @@ def notify_in(
 
 
 def recipients(session: Session, case: Case) -> list[Contact]:
-    """The case's contact, then the contacts of cases merged into it, each once."""
+    """The case's contact, then the contacts of cases merged into it (directly or through a
+    case merged into it later), each once."""
     ids = [case.contact_id] if case.contact_id is not None else []
-    ids += session.scalars(
-        select(Case.contact_id)
-        .where(
-            Case.duplicate_of_id == case.id,
-            Case.status == CaseStatus.MERGED,
-            Case.contact_id.is_not(None),
-        )
-        .order_by(Case.id)
-    )
+    ids += [m.contact_id for m in merged_into(session, case) if m.contact_id is not None]
     unique = list(dict.fromkeys(i for i in ids if i is not None))
     contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(unique)))}
     return [contacts[i] for i in unique if i in contacts]

@@ -304,6 +304,42 @@ def test_console_shows_the_candidate_and_merges_it(
     assert second.number not in console_client.get("/console/").get_data(as_text=True)
 
 
+def test_console_merges_into_the_end_of_a_chain(
+    console_client: FlaskClient, demo_session: Session, clock: Clock
+) -> None:
+    """Naming a case that was itself merged merges into its survivor; a merge that would make a
+    circle is refused and changes nothing."""
+    now = dt.datetime.now(dt.UTC)
+    first = report(demo_session, clock, FIRST, phone="+8613900050011", now=now)
+    second = report(
+        demo_session,
+        clock,
+        "另一件事：渔港村码头的垃圾没人收",
+        phone="+8613900050012",
+        item="env_garbage",
+        now=now,
+    )
+    third = report(
+        demo_session, clock, "码头垃圾堆了一周", phone="+8613900050013", item="env_garbage", now=now
+    )
+    demo_session.rollback()
+    sign_in(console_client, "supervisor")
+    merged = act(console_client, second, "merge", demo_session, duplicate_of=first.number)
+    assert merged.status_code == 302
+    assert (
+        act(console_client, third, "merge", demo_session, duplicate_of=second.number).status_code
+        == 302
+    )
+    assert reload(demo_session, third).duplicate_of_id == first.id
+    assert reload(demo_session, third).events[-1].data["duplicate_of"] == first.number
+
+    refused = act(console_client, first, "merge", demo_session, duplicate_of=third.number)
+    assert refused.status_code == 400
+    assert "请反过来合并" in refused.get_data(as_text=True)
+    stays = reload(demo_session, first)
+    assert stays.status is not CaseStatus.MERGED and stays.duplicate_of_id is None
+
+
 def test_console_dismisses_the_candidate(
     console_client: FlaskClient, demo_session: Session, clock: Clock
 ) -> None:

@@ -242,6 +242,39 @@ def test_merged_case_residents_get_the_survivors_updates(
     assert "路灯已修好" in to_other[0].body
 
 
+def test_residents_follow_a_chain_of_merges(
+    demo_session: Session, services: Services, case: Case
+) -> None:
+    """A merged into B, then B merged into the fixture's case: A's resident hears the end case's
+    news too. Before, only cases merged straight into a case were followed."""
+    first = resident(demo_session, "+8613900022881")
+    second = resident(demo_session, "+8613900022882")
+    older, middle = (
+        add_case(
+            demo_session,
+            "chengguan.urban",
+            number=number,
+            due_at=NOW + 72 * dt.timedelta(hours=1),
+            status=CaseStatus.ACCEPTED,
+            contact_id=who.id,
+        )
+        for number, who in (("202611230031", first), ("202611230032", second))
+    )
+    act(demo_session, older, "merge", NOW, duplicate_of_id=middle.id, duplicate_of=middle.number)
+    merge = act(
+        demo_session, middle, "merge", NOW, duplicate_of_id=case.id, duplicate_of=case.number
+    )
+    notify_event(merge, NOW)
+    told = {m.contact_id: m.body for m in messages(services, Message.event_id == merge)}
+    assert set(told) == {second.id, first.id}  # the chain's residents hear the end case
+    assert all(case.number in body for body in told.values())
+
+    resolved = act(demo_session, case, "resolve", NOW, note="路灯已修好。")
+    notify_event(resolved, NOW)
+    reached = {m.contact_id for m in messages(services, Message.event_id == resolved)}
+    assert {case.contact_id, first.id, second.id} <= reached
+
+
 def test_the_resident_who_acted_is_not_told_again(
     demo_session: Session, services: Services, case: Case
 ) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.access import dispatch_targets
+from cases.duplicates import surviving_case
 from cases.exceptions import ActionRefusedError, NotFoundError
 from cases.lifecycle import ACTIONS, ActionContext, Actor, perform
 from cases.models import Agent, Case, CaseEvent, Department, NluCorrection
@@ -222,6 +223,10 @@ def _merge(
         target = session.get(Case, case.duplicate_of_id)
     if target is None:
         raise NotFoundError("no case with that number: a merge names the surviving case")
+    # A case merged since it was named: merge into the one still being handled.
+    target = surviving_case(session, target)
+    if target.id == case.id:
+        raise ActionRefusedError("that case was merged into this one: merge the other way round")
     data = {**context.data, "duplicate_of_id": target.id, "duplicate_of": target.number}
     event = perform(
         case, "merge", actor, ActionContext(context.now, context.clock, data), note=request.note

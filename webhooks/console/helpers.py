@@ -26,6 +26,10 @@ REFUSALS: tuple[tuple[str, LazyString], ...] = (
     ("no extension request", _l("No extension request is waiting for a decision.")),
     ("surviving case", _l("Name the case this one duplicates (another case number).")),
     ("no merge to undo", _l("This case has no merge to undo.")),
+    (
+        "merge the other way round",
+        _l("That case was merged into this one: merge it the other way round."),
+    ),
     ("needs a reason", _l("Please write a reason or text.")),
     ("top of the escalation chain", _l("The case is already at the top level.")),
 )
