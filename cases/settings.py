@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # Seconds the WeChat webhook waits for the bot before acknowledging and sending the reply
     # later through the customer-service API; WeChat gives up (and retries) after 5 seconds.
     wechat_reply_budget: float = Field(default=4.0, ge=0, le=4.5)
+    # A template message for followers outside WeChat's 48-hour window (worker/wechat_template.py):
+    # the template's id in the account's admin, and its fields mapped to what Zhitong fills
+    # ("character_string1=case_number,thing2=item,phrase3=status,time4=time").
+    wechat_template_id: str = ""
+    wechat_template_fields: str = ""
     rasa_url: str = ""
     # /metrics: allowed from these networks (comma-separated CIDR), or with this bearer token.
     metrics_networks: str = "127.0.0.0/8,::1/128"
@@ -106,6 +111,28 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("wechat_template_fields")
+    @classmethod
+    def _template_fields(cls, value: str) -> str:
+        if value.strip():
+            parse_template_fields(value)  # a ValueError: a clear settings error
+        return value
+
+    @property
+    def wechat_template(self) -> tuple[tuple[str, str], ...]:
+        """The template's (field, value name) pairs; empty when no template is configured."""
+        fields = self.wechat_template_fields
+        return parse_template_fields(fields) if self.wechat_template_id and fields else ()
+
+    @model_validator(mode="after")
+    def _template_complete(self) -> Settings:
+        if bool(self.wechat_template_id) != bool(self.wechat_template_fields.strip()):
+            raise ValueError(
+                "ZHITONG_WECHAT_TEMPLATE_ID and ZHITONG_WECHAT_TEMPLATE_FIELDS go together: "
+                "set both (the template and what fills its fields) or neither"
+            )
+        return self
 
     @field_validator("public_url", "rasa_url", "twilio_api_base", "wechat_api_base")
     @classmethod
@@ -217,3 +244,33 @@ def _describe(exc: ValidationError) -> str:
         name = f"{ENV_PREFIX}{field.upper()}" if error["loc"] else "settings"
         lines.append(f"{name}: {error['msg']}")
     return "invalid configuration: " + "; ".join(lines)
+
+
+# What a WeChat template field can be filled with (worker/wechat_template.py).
+TEMPLATE_VALUES = ("case_number", "item", "status", "time", "unit", "notice")
+_TEMPLATE_FIELD = re.compile(r"[a-z_]+[0-9]*")
+
+
+def parse_template_fields(spec: str) -> tuple[tuple[str, str], ...]:
+    """``"character_string1=case_number, thing2=item"`` → ((field, value name), …).
+
+    Raises:
+        ValueError: a pair without ``=``, a field name a template would not have, a value
+            Zhitong cannot fill (see `TEMPLATE_VALUES`), a field named twice, or no pair at all.
+    """
+    pairs: list[tuple[str, str]] = []
+    for raw in spec.split(","):
+        pair = raw.strip()
+        if not pair:
+            continue
+        name, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not _TEMPLATE_FIELD.fullmatch(name):
+            raise ValueError(f"{pair!r}: expected field=value, e.g. thing2=item")
+        if value not in TEMPLATE_VALUES:
+            raise ValueError(f"{pair!r}: the value must be one of {', '.join(TEMPLATE_VALUES)}")
+        if any(name == seen for seen, _ in pairs):
+            raise ValueError(f"{pair!r}: the field {name} is named twice")
+        pairs.append((name, value))
+    if not pairs:
+        raise ValueError("no field=value pairs")
+    return tuple(pairs)

@@ -43,14 +43,19 @@ from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobReg
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.case_numbers import display_case_number
 from cases.db import session_scope
-from cases.models import Contact, Message
+from cases.models import Area, Case, Contact, Department, Message
 from cases.models.messaging import Channel, Direction, MessageStatus
 from cases.settings import Settings
+from cases.status_texts import STATUS_TEXT
+from intents.catalog import catalog
 from worker import outbox, runtime
 from worker.long_messages import split_long_message
 from worker.queue import POLICIES, WILL_RUN, enqueue_once, get_queue
+from worker.runtime import Services
 from worker.senders import Outbound, Sender, SendError, SendResult, make_sender
+from worker.wechat_template import TemplateNotice, fill
 
 log = logging.getLogger(__name__)
 assert outbox  # imported for its session hooks: committed queued messages get delivered
@@ -259,6 +264,7 @@ def send_messages(message_ids: Sequence[int]) -> dict[int, Outcome]:
         to_send: list[tuple[int, Outbound]] = []
         contacts = _contacts(session, [message.contact_id for message in claimed])
         callback = _status_callback(services.settings.public_url)
+        notices = _template_notices(session, services, claimed)
         for message in claimed:
             contact = contacts.get(message.contact_id)
             if contact is None or contact.opted_out:
@@ -278,6 +284,7 @@ def send_messages(message_ids: Sequence[int]) -> dict[int, Outcome]:
                         body=message.body,
                         channel=message.channel,
                         status_callback=callback,
+                        template=notices.get(message.id),
                     ),
                 )
             )
@@ -315,6 +322,54 @@ def _claim(session: Session, message_ids: Sequence[int]) -> list[Message]:
     )
     claimed = session.scalars(statement).all()
     return sorted(claimed, key=lambda message: message.id)
+
+
+def _template_notices(
+    session: Session, services: Services, messages: Sequence[Message]
+) -> dict[int, TemplateNotice]:
+    """The WeChat template notice of each WeChat message about a case, by message id, for
+    followers the 48-hour window closed on; none when no template is configured."""
+    settings = services.settings
+    fields = settings.wechat_template
+    wanted = [m for m in messages if m.channel is Channel.WECHAT and m.case_id is not None]
+    if not fields or not wanted:
+        return {}
+    cases = {
+        found.id: found
+        for found in session.scalars(select(Case).where(Case.id.in_({m.case_id for m in wanted})))
+    }
+    zone = services.clock.hours.zone
+    notices: dict[int, TemplateNotice] = {}
+    for message in wanted:
+        found = cases.get(message.case_id or 0)
+        if found is None:
+            continue
+        at = (message.created_at or found.updated_at).astimezone(zone)
+        values = {
+            "case_number": display_case_number(found.number, settings.case_number_prefix),
+            "item": _item_name(found.item_code),
+            "status": STATUS_TEXT[found.status][0],
+            "time": at.strftime("%Y-%m-%d %H:%M"),
+            "unit": _unit_name(session, found),
+            "notice": message.body,
+        }
+        notices[message.id] = fill(settings.wechat_template_id, fields, values)
+    return notices
+
+
+def _item_name(code: str) -> str:
+    try:
+        return catalog().item(code).zh
+    except KeyError:
+        return code
+
+
+def _unit_name(session: Session, found: Case) -> str:
+    department = session.get(Department, found.department_id) if found.department_id else None
+    if department is not None:
+        return department.name
+    area = session.get(Area, found.area_id) if found.area_id else None
+    return area.name if area is not None else ""
 
 
 def _contacts(session: Session, contact_ids: list[int]) -> dict[int, Contact]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ from bot.masking import mask_phone
 from cases.models.messaging import Channel
 from cases.settings import Settings
 from worker.exceptions import WorkerError
+from worker.wechat_template import TemplateNotice
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ class Outbound:
     body: str
     channel: Channel = Channel.SMS
     status_callback: str | None = None
+    # WeChat only: the template message to send instead when the 48-hour window is closed.
+    template: TemplateNotice | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class TwilioSender:
 
 
 WECHAT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
+# Customer-service messages reach a follower only within 48 hours of their last message.
+WECHAT_WINDOW_CLOSED = 45015
 # An access token that went stale (another process fetched a new one, or it expired early).
 _WECHAT_STALE_TOKEN = frozenset({40001, 40014, 42001})
 # WeChat errcodes another attempt may cure: system busy, API rate limits, a stale token.
@@ -208,26 +214,56 @@ class WeChatSender:
     def send(self, message: Outbound) -> SendResult:
         """Send the text; map WeChat's errcodes to transient or permanent failures.
 
-        Texts longer than WeChat takes were cut into parts before (`worker.long_messages`).
+        Outside the 48-hour window (45015) a message that carries a template notice goes as
+        that template message instead. Texts longer than WeChat takes were cut into parts
+        before (`worker.long_messages`).
         """
         try:
-            try:
-                answer = self.client.message.send_text(message.to, message.body)
-            except WeChatClientException as exc:
-                if exc.errcode not in _WECHAT_STALE_TOKEN:
-                    raise
-                # Refused before it was sent: fetch a fresh token and try once more.
-                self.client.session.delete(self.client.access_token_key)
-                answer = self.client.message.send_text(message.to, message.body)
+            answer = self._call(lambda: self.client.message.send_text(message.to, message.body))
         except WeChatClientException as exc:
+            if exc.errcode == WECHAT_WINDOW_CLOSED and message.template is not None:
+                return self._send_template(message.to, message.template)
             raise self._send_error(exc) from exc
         except requests.RequestException as exc:
-            raise SendError(
-                f"WeChat unreachable: {type(exc).__name__}", transient=True, code="network"
-            ) from exc
-        msgid = answer.get("msgid") if isinstance(answer, dict) else None
+            raise _unreachable(exc) from exc
         # Prefixed so that an outbound id can never collide with an inbound MsgId.
-        return SendResult(f"cs:{msgid or uuid.uuid4().hex}", "sent")
+        return SendResult(f"cs:{_msgid(answer)}", "sent")
+
+    def _send_template(self, openid: str, notice: TemplateNotice) -> SendResult:
+        """The template message for a follower the window closed on.
+
+        A permanent refusal (the template was deleted, the follower blocked template messages)
+        is reported as the closed window (45015), so the follower is still reached by SMS when
+        they gave a number; the error message keeps the template's own errcode.
+        """
+        try:
+            answer = self._call(
+                lambda: self.client.message.send_template(openid, notice.template_id, notice.data())
+            )
+        except WeChatClientException as exc:
+            error = self._send_error(exc)
+            if error.transient:
+                raise error from exc
+            raise SendError(
+                f"WeChat's 48-hour window is closed and the template message was refused "
+                f"(errcode {error.code})",
+                transient=False,
+                code=str(WECHAT_WINDOW_CLOSED),
+            ) from exc
+        except requests.RequestException as exc:
+            raise _unreachable(exc) from exc
+        return SendResult(f"tpl:{_msgid(answer)}", "sent")
+
+    def _call(self, request: Callable[[], Any]) -> Any:
+        """Make an API call; when the token was stale (refused before anything was sent), fetch a
+        fresh one and call once more."""
+        try:
+            return request()
+        except WeChatClientException as exc:
+            if exc.errcode not in _WECHAT_STALE_TOKEN:
+                raise
+            self.client.session.delete(self.client.access_token_key)
+            return request()
 
     def _send_error(self, exc: WeChatClientException) -> SendError:
         if exc.errcode is None:  # an HTTP error, not an answer from WeChat's API
@@ -246,6 +282,15 @@ class WeChatSender:
             transient=code in _WECHAT_TRANSIENT,
             code=str(code),
         )
+
+
+def _msgid(answer: object) -> str:
+    msgid = answer.get("msgid") if isinstance(answer, dict) else None
+    return str(msgid or uuid.uuid4().hex)
+
+
+def _unreachable(exc: requests.RequestException) -> SendError:
+    return SendError(f"WeChat unreachable: {type(exc).__name__}", transient=True, code="network")
 
 
 def make_sender(

@@ -46,6 +46,7 @@ from cases.models.directory import AgentRole
 from cases.models.messaging import Direction, MessageStatus
 from cases.routing import route_case
 from cases.service import Intake, open_case, reclassify_case
+from cases.status_texts import STATUS_TEXT
 from intents.catalog import catalog
 from worker.delivery import enqueue_delivery
 from worker.runtime import Services
@@ -56,21 +57,6 @@ log = logging.getLogger(__name__)
 RECENT_CASES = 5
 MAX_ATTEMPTS = 3
 RESIDENT = ActorType.RESIDENT
-
-STATUS_TEXT: dict[CaseStatus, tuple[str, str]] = {
-    CaseStatus.NEW: ("待受理", "received, awaiting review"),
-    CaseStatus.ACCEPTED: ("已受理", "accepted"),
-    CaseStatus.DISPATCHED: ("已交办", "sent to the handling unit"),
-    CaseStatus.IN_PROGRESS: ("办理中", "in progress"),
-    CaseStatus.AWAITING_MATERIALS: ("待补办材料", "waiting for your materials"),
-    CaseStatus.ESCALATED: ("已上报", "escalated"),
-    CaseStatus.RESOLVED: ("已办结", "resolved"),
-    CaseStatus.RATED: ("已回访", "resolved and rated"),
-    CaseStatus.CLOSED: ("已结案", "closed"),
-    CaseStatus.REOPENED: ("重新办理", "reopened"),
-    CaseStatus.REJECTED: ("不予受理", "not accepted"),
-    CaseStatus.MERGED: ("已合并", "merged with another case"),
-}
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,38 @@ def test_configured_secret_key_is_used_and_nothing_written(instance: Path) -> No
     settings = load_settings(instance_path=instance, secret_key="from-environment")
     assert ensure_secret_key(settings) == "from-environment"
     assert not (instance / "secret_key").exists()
+
+
+def test_wechat_template_fields_are_parsed() -> None:
+    """The template's fields map to what Zhitong fills, in order; spaces are forgiven."""
+    settings = load_settings(
+        wechat_template_id="tplX",
+        wechat_template_fields=" character_string1=case_number ,thing2=item,time3=time,",
+    )
+    assert settings.wechat_template == (
+        ("character_string1", "case_number"),
+        ("thing2", "item"),
+        ("time3", "time"),
+    )
+    assert load_settings().wechat_template == ()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"wechat_template_id": "tplX"}, "go together"),
+        ({"wechat_template_fields": "thing2=item"}, "go together"),
+        ({"wechat_template_id": "tplX", "wechat_template_fields": "thing2"}, "field=value"),
+        ({"wechat_template_id": "tplX", "wechat_template_fields": "thing2=name"}, "one of"),
+        ({"wechat_template_id": "tplX", "wechat_template_fields": "Thing 2=item"}, "field=value"),
+        (
+            {"wechat_template_id": "tplX", "wechat_template_fields": "thing2=item,thing2=status"},
+            "named twice",
+        ),
+    ],
+)
+def test_a_half_or_wrong_template_setting_is_refused(values: dict[str, str], message: str) -> None:
+    """A template without fields, fields without a template, or a field Zhitong cannot fill
+    stops the start with a clear message."""
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(**values)

@@ -12,15 +12,18 @@ from redis import Redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from cases.models import Message
+from cases.models import Case, Department, Message
+from cases.models.cases import CaseKind, CaseStatus, HandlingKind
 from cases.models.messaging import AddressKind, Channel, MessageStatus
 from cases.settings import Settings, load_settings
+from intents.catalog import catalog
 from tests.fixtures.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, running_fake_wechat
 from tests.fixtures.messages import queued_outbound, stored_message
 from tests.fixtures.services import services_for
 from worker import delivery, runtime
 from worker.runtime import Services
 from worker.senders import LocalSender, Outbound, SendError, WeChatSender, make_sender
+from worker.wechat_template import TemplateNotice, fit
 
 OPENID = "oAbCdEfGhIjKlMnOpQrStUvWxYz0"
 NOW = dt.datetime(2026, 11, 22, 2, 0, tzinfo=dt.UTC)
@@ -248,3 +251,150 @@ def test_delivery_splits_a_long_wechat_text_at_sentences(
     assert len(texts) >= 2
     assert all(len(text.encode("utf-8")) <= 2048 for text in texts)
     assert all(text.split("(")[0].endswith("。") for text in texts)
+
+
+# --- template messages outside the 48-hour window ---------------------------------------------
+
+TEMPLATE_ID = "tplProgress0123456789"
+NOTICE = TemplateNotice(
+    TEMPLATE_ID,
+    (("character_string1", "ZT-202611230017"), ("thing2", "路灯维修"), ("phrase3", "已办结")),
+)
+
+
+def test_outside_the_window_a_template_message_goes_instead(
+    settings: Settings, fake_wechat: FakeWeChat
+) -> None:
+    """45015 on the text: the template message is sent, in WeChat's shape, and counts as sent."""
+    fake_wechat.fail_next(45015)
+    result = WeChatSender(settings).send(
+        Outbound(OPENID, "您反映的路灯问题已办结。", Channel.WECHAT, template=NOTICE)
+    )
+    assert result.status == "sent" and result.provider_id.startswith("tpl:")
+    assert fake_wechat.templates() == [
+        {
+            "touser": OPENID,
+            "template_id": TEMPLATE_ID,
+            "data": {
+                "character_string1": {"value": "ZT-202611230017"},
+                "thing2": {"value": "路灯维修"},
+                "phrase3": {"value": "已办结"},
+            },
+        }
+    ]
+    assert fake_wechat.sent() == []  # the text itself was refused
+
+
+@pytest.mark.parametrize(
+    ("errcode", "transient", "code"),
+    [(40037, False, "45015"), (43101, False, "45015"), (-1, True, "-1"), (45009, True, "45009")],
+)
+def test_a_refused_template_is_still_the_closed_window(
+    settings: Settings, fake_wechat: FakeWeChat, errcode: int, transient: bool, code: str
+) -> None:
+    """A bad template id or a follower who refused templates is reported as 45015 (so the SMS
+    fallback applies), with the template's errcode in the message; busy is retried."""
+    fake_wechat.fail_next(45015)
+    fake_wechat.fail_next(errcode)
+    with pytest.raises(SendError) as caught:
+        WeChatSender(settings).send(Outbound(OPENID, "通知", Channel.WECHAT, template=NOTICE))
+    assert (caught.value.transient, caught.value.code) == (transient, code)
+    if not transient:
+        assert str(errcode) in str(caught.value)
+
+
+def test_inside_the_window_no_template_is_sent(settings: Settings, fake_wechat: FakeWeChat) -> None:
+    """A follower who wrote lately gets the text, never the template."""
+    WeChatSender(settings).send(Outbound(OPENID, "通知", Channel.WECHAT, template=NOTICE))
+    assert len(fake_wechat.sent()) == 1 and fake_wechat.templates() == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("phrase3", "待补办材料", "待补办材料"),
+        ("phrase3", "重新办理中心", "重新办理…"),
+        (
+            "thing2",
+            "您反映的东门社区路口路灯问题已经修好了请评价",
+            "您反映的东门社区路口路灯问题已经修好了…",
+        ),
+        ("thing2", "一行\n两行", "一行 两行"),
+        ("character_string1", "ZT-202611230017", "ZT-202611230017"),
+        ("time4", "2026-11-23 10:05", "2026-11-23 10:05"),
+        ("keyword1", "x" * 25, "x" * 19 + "…"),
+    ],
+)
+def test_values_are_cut_to_what_the_field_shows(field: str, value: str, expected: str) -> None:
+    """Each line shows at most 20 characters (a phrase 5, a character string 32); a cut value
+    ends with an ellipsis; dates are never cut."""
+    assert fit(field, value) == expected
+
+
+@pytest.fixture
+def template_services(
+    engine: Engine, tmp_path: Path, fake_wechat: FakeWeChat
+) -> Iterator[Services]:
+    """Runtime services with a template configured."""
+    configured = wechat_settings(
+        tmp_path,
+        fake_wechat.base_url,
+        wechat_template_id=TEMPLATE_ID,
+        wechat_template_fields="character_string1=case_number, thing2=item, phrase3=status,"
+        " time4=time, thing5=notice",
+        case_number_prefix="ZT",
+    )
+    built = services_for(engine, configured)
+    runtime.install(built)
+    delivery.use_sender(None, Channel.WECHAT)
+    yield built
+    delivery.use_sender(None, Channel.WECHAT)
+
+
+def test_delivery_fills_the_template_from_the_case(
+    template_services: Services, demo_session: Session, fake_wechat: FakeWeChat
+) -> None:
+    """A case notice to a follower the window closed on arrives as the county's template, filled
+    from the case; no SMS copy is made."""
+    notice = "您反映的路灯问题已办结：已更换灯泡。请回复1-5评价。"
+    message_id = queued_wechat_message(demo_session, notice)
+    department = demo_session.scalars(select(Department).order_by(Department.id)).first()
+    assert department is not None
+    case = Case(
+        number="202611230017",
+        item_code="infra_streetlight",
+        category_code="urban_rural",
+        kind=CaseKind.CONCERN,
+        handling=HandlingKind.PROMISED,
+        channel=Channel.WECHAT,
+        status=CaseStatus.RESOLVED,
+        summary="路灯坏了",
+        department_id=department.id,
+        received_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    demo_session.add(case)
+    demo_session.flush()
+    message = demo_session.get(Message, message_id)
+    assert message is not None
+    message.case_id = case.id
+    demo_session.commit()
+
+    fake_wechat.fail_next(45015)
+    assert delivery.deliver(message_id) == "sent"
+    (sent,) = fake_wechat.templates()
+    item = catalog().item("infra_streetlight").zh
+    assert (
+        sent["data"]
+        == {
+            "character_string1": {"value": "ZT202611230017"},
+            "thing2": {"value": fit("thing2", item)},
+            "phrase3": {"value": "已办结"},
+            "time4": {"value": "2026-11-22 10:00"},  # the message's time, in the county's zone
+            "thing5": {"value": notice[:19] + "…"},
+        }
+    )
+    assert (stored(template_services, message_id).provider_id or "").startswith("tpl:")
+    with template_services.sessions() as check:
+        assert check.scalars(select(Message).where(Message.channel == Channel.SMS)).all() == []
