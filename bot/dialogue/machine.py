@@ -207,10 +207,14 @@ def classify(turn: Turn) -> Event | None:
     """The event a message is in its stage; None when an offer lapses (see `classify_idle`)."""
     reading, context, stage = turn.reading, turn.context, turn.state.stage
     compact = reading.compact
-    if words.is_opt_out(compact) or _command(reading, "opt_out"):
+    # 订阅 / 取消退订 must never opt out: the opt-in words win over the classifier's opt_out.
+    opting_in = words.is_opt_in(compact)
+    if context.opted_out and opting_in:
+        return Event.OPT_IN
+    if not opting_in and (words.is_opt_out(compact) or _command(reading, "opt_out")):
         return Event.OPT_OUT
     if context.opted_out:
-        return Event.OPT_IN if words.is_opt_in(compact) else Event.OPTED_OUT
+        return Event.OPTED_OUT
     if reading.empty:
         return Event.EMPTY
     if words.asks_for_person(compact):

@@ -26,9 +26,20 @@ OPT_OUT_WORDS = frozenset(
 _OPT_OUT_INSIDE = ("退订", "取消订阅")
 _OPT_OUT_INSIDE_MAX = 12  # "我要退订短信" yes; a long message merely mentioning 退订, no
 OPT_IN_WORDS = frozenset(
-    {"start", "yes", "unstop", "subscribe", "optin"}
-    | {"订阅", "恢复订阅", "重新订阅", "恢复", "开通", "恢复短信", "取消退订"}
+    {"start", "yes", "unstop", "subscribe", "optin", "resubscribe"}
+    | {"订阅", "恢复订阅", "重新订阅", "恢复", "开通", "恢复短信", "取消退订", "不退订", "不要退订"}
 )
+# Inside a short message these ask to be messaged again ("我要重新订阅短信", "帮我恢复通知").
+_OPT_IN_INSIDE = (
+    "恢复订阅",
+    "重新订阅",
+    "取消退订",
+    "继续订阅",
+    "我要订阅",
+    "订阅短信",
+    "恢复短信",
+)
+_OPT_IN_INSIDE += ("恢复通知", "重新开通")
 
 # --- people ---------------------------------------------------------------------------------
 
@@ -273,8 +284,14 @@ def is_opt_out(text: str) -> bool:
 
 
 def is_opt_in(text: str) -> bool:
-    """Whether a message (compact) asks to receive messages again."""
-    return text in OPT_IN_WORDS
+    """Whether a message (compact) asks to receive messages again.
+
+    Checked before `is_opt_out`: 取消退订 holds 退订, and the classifier reads 订阅 much like
+    取消订阅.
+    """
+    if text in OPT_IN_WORDS:
+        return True
+    return len(text) <= _OPT_OUT_INSIDE_MAX and any(word in text for word in _OPT_IN_INSIDE)
 
 
 def asks_for_person(text: str) -> bool:

@@ -788,6 +788,16 @@ def test_opting_back_in_from_every_stage(stage: Stage, word: str) -> None:
     )
 
 
+@pytest.mark.parametrize("word", ["订阅", "恢复订阅", "取消退订", "我要重新订阅短信", "不要退订"])
+def test_opting_in_is_never_read_as_opting_out(word: str) -> None:
+    """The word the bot itself offers (回复“订阅”) opts back in even when the classifier reads it
+    as opt_out, and never opts anyone out. Before, 订阅 and 取消退订 opted the resident out."""
+    sure_opt_out = nlu(("opt_out", 0.97))
+    play([Say(word, sure_opt_out, ("opt_in", "reply"), ("opted_in",))], base={"opted_out": True})
+    talk = play([Say(word, sure_opt_out)])
+    assert not any(e.kind == "opt_out" for turn in talk.effects for e in turn)
+
+
 def test_the_hint_comes_again_after_a_day() -> None:
     """A day later the opted-out resident is reminded once more."""
     talk = play([Say("在吗", {}, REPLY)], base={"opted_out": True})

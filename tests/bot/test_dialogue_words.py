@@ -103,7 +103,9 @@ def test_not_opt_out(text: str) -> None:
     assert not words.is_opt_out(compact(text))
 
 
-@pytest.mark.parametrize("text", ["订阅", "恢复订阅", "START", "yes"])
+@pytest.mark.parametrize(
+    "text", ["订阅", "恢复订阅", "START", "yes", "取消退订", "我要重新订阅短信", "帮我恢复通知"]
+)
 def test_opt_in_words(text: str) -> None:
     """订阅 and START opt back in."""
     assert words.is_opt_in(compact(text))
