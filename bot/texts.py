@@ -135,13 +135,17 @@ def render(reply: Reply, texts: Texts, language: str | None = None) -> str:
         raise TextsError(f"{reply.text_key}.{chosen}: cannot fill {exc}") from exc
 
 
-def fill_case(reply: Reply, *, number: str, due: dt.datetime | None) -> Reply:
+def fill_case(
+    reply: Reply, *, number: str, due: dt.datetime | None, unit: str | None = None
+) -> Reply:
     """Fill the case placeholders of a reply whose `after` is set; what the shell calls.
 
     Args:
         reply: a reply with ``after="open_case"`` or ``"reclassify_case"``.
         number: the case number as shown to residents (with the deployment's prefix).
         due: the case's deadline in the county's time zone; None when it has none.
+        unit: the name of the unit the case was routed to, in the reply's language; it replaces
+            the dialogue's own guess (from the catalog) when the reply names a unit.
 
     Returns:
         The reply with ``case_number`` and ``due`` set and `after` cleared.
@@ -149,6 +153,8 @@ def fill_case(reply: Reply, *, number: str, due: dt.datetime | None) -> Reply:
     params: dict[str, ParamValue] = dict(reply.params)
     params[CASE_PARAMS[0]] = number
     params[CASE_PARAMS[1]] = moment_reply(due, reply.language)
+    if unit and "unit" in params:
+        params["unit"] = unit
     return dataclasses.replace(reply, params=params, after=None)
 
 

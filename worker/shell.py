@@ -40,7 +40,17 @@ from bot.effects import (
 from bot.texts import fill_case, render, texts
 from cases.db import session_scope
 from cases.lifecycle import BOT, ActionContext, Actor, perform
-from cases.models import Agent, Area, Case, CaseEvent, Contact, Conversation, Message, Rating
+from cases.models import (
+    Agent,
+    Area,
+    Case,
+    CaseEvent,
+    Contact,
+    Conversation,
+    Department,
+    Message,
+    Rating,
+)
 from cases.models.cases import ActorType, CaseStatus
 from cases.models.directory import AgentRole
 from cases.models.messaging import Direction, MessageStatus
@@ -243,7 +253,12 @@ class _Carrier:
                 return
             due = case.due_at.astimezone(self.services.clock.hours.zone) if case.due_at else None
             prefix = self.services.settings.case_number_prefix
-            reply = fill_case(reply, number=display_case_number(case.number, prefix), due=due)
+            reply = fill_case(
+                reply,
+                number=display_case_number(case.number, prefix),
+                due=due,
+                unit=self._unit_name(case, reply.language),
+            )
         body = render(reply, texts())
         case = self.last_case.get(AFTER_OPEN_CASE)
         outbound = Message(
@@ -262,6 +277,19 @@ class _Carrier:
         self.session.flush()
         self.texts.append(body)
         self.reply_ids.append(outbound.id)
+
+    def _unit_name(self, case: Case, language: str) -> str | None:
+        """The name of the unit the case was routed to, as the receipt should say it.
+
+        In English only a unit with an English name is named (a Chinese name would make the
+        SMS take the shorter UCS-2 segments); otherwise the dialogue's own wording stays.
+        """
+        unit = self.session.get(Department, case.department_id) if case.department_id else None
+        if unit is None:
+            return None
+        if language == "en":
+            return unit.name_en or None
+        return unit.name
 
     def _open_case(self, effect: OpenCase) -> None:
         intake = Intake(

@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from bot.texts import sms_segments
 from cases.clock import Clock
 from cases.lifecycle import ActionContext, Actor, perform
-from cases.models import Case, Contact, Message
+from cases.models import Case, Contact, Department, Message
 from cases.models.cases import ActorType
 from cases.models.messaging import Channel, Direction, MessageStatus
 from cases.settings import load_settings
@@ -133,6 +133,21 @@ def test_a_whole_conversation_ends_in_a_case_number(
     assert case.number in received[-1] or case.number in "".join(received)
     contact = demo_session.scalars(select(Contact)).one()
     assert contact.phone == RESIDENT and case.contact_id == contact.id
+
+
+def test_the_receipt_names_the_unit_the_case_was_routed_to(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """The receipt says where the case really went (the routing's unit), not the catalog's
+    guess. Before, a street light in 城关镇 was "已转城关镇便民服务中心" while routing sent it to
+    the town's urban-management squad."""
+    response = post(client, form("城关镇东门社区门口的路灯坏了，晚上一片漆黑", "SM1900"))
+    demo_session.expire_all()
+    case = demo_session.scalars(select(Case)).one()
+    unit = demo_session.get(Department, case.department_id)
+    assert unit is not None
+    (receipt,) = [text for text in replies(response) if case.number in text]
+    assert f"已转{unit.name}办理" in receipt
 
 
 def test_a_retried_webhook_changes_nothing(client: FlaskClient, demo_session: Session) -> None:
