@@ -5,12 +5,14 @@ Nothing below the views and jobs commits; they own the transaction (`session_sco
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -19,7 +21,11 @@ def make_engine(url: str, **options: Any) -> Engine:
 
     SQLite (embedded mode) gets WAL, foreign keys and a busy timeout so the web threads and the
     in-process worker can share the file; PostgreSQL gets a pre-ping pool.
+
+    Neither engine puts bound parameters in its error messages: they hold residents' messages,
+    and exceptions are logged.
     """
+    options = {"hide_parameters": True, **options}
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, **options
@@ -27,7 +33,10 @@ def make_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         # pysqlite's own transaction handling is off (see _configure_sqlite); emit BEGIN
         # ourselves. Deferred, so readers never block the writer under WAL; lost updates are
-        # prevented by the models' version columns and atomic upserts, not by locking.
+        # prevented by the models' version columns and atomic upserts, not by locking. A
+        # transaction that read and then writes after another connection committed fails at
+        # once with "database is locked" (`is_transient_conflict`): callers that write after
+        # reading retry the whole unit of work (`worker.shell.handle_message`).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **options)
@@ -41,6 +50,18 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def is_transient_conflict(error: BaseException) -> bool:
+    """Whether a failed unit of work may simply be run again: SQLite's "database is locked"
+    (a writer was busy, or this transaction's read snapshot went stale), a PostgreSQL
+    serialization failure or deadlock."""
+    if not isinstance(error, OperationalError | DBAPIError):
+        return False
+    original = getattr(error, "orig", None)
+    if isinstance(original, sqlite3.OperationalError):
+        return "locked" in str(original)
+    return getattr(original, "sqlstate", None) in {"40001", "40P01"}
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

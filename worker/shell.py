@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -38,7 +39,7 @@ from bot.effects import (
     UpdateContact,
 )
 from bot.texts import fill_case, render, texts
-from cases.db import session_scope
+from cases.db import is_transient_conflict, session_scope
 from cases.lifecycle import BOT, ActionContext, Actor, perform
 from cases.models import (
     Agent,
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 
 RECENT_CASES = 5
 MAX_ATTEMPTS = 3
+LOCK_RETRY_SECONDS = 0.05
 RESIDENT = ActorType.RESIDENT
 
 
@@ -99,6 +101,10 @@ def handle_message(
         except StaleDataError:  # another message of the conversation was handled meanwhile
             if attempt == MAX_ATTEMPTS:
                 raise
+        except DBAPIError as exc:  # SQLite busy, a stale snapshot, a deadlock: run it again
+            if attempt == MAX_ATTEMPTS or not is_transient_conflict(exc):
+                raise
+            time.sleep(LOCK_RETRY_SECONDS * attempt)
     if not synchronous:
         for reply_id in handled.reply_ids:
             enqueue_delivery(services.redis, reply_id)
@@ -133,6 +139,9 @@ def _handle(
         new_state = new_state.with_case_number(carrier.opened[-1])
     conversation.state = {**new_state.to_dict(), **carrier.state_notes}
     conversation.language = new_state.language or conversation.language
+    # Notifications (worker.notify) speak the contact's language: the one they last wrote in.
+    if contact.language != conversation.language:
+        contact.language = conversation.language
     conversation.last_message_at = now
     message.status = MessageStatus.PROCESSED
     message.processed_at = now

@@ -150,6 +150,22 @@ def test_the_receipt_names_the_unit_the_case_was_routed_to(
     assert f"已转{unit.name}办理" in receipt
 
 
+def test_a_resident_writing_english_gets_english_notifications(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """The contact's language follows what the resident writes, so later notifications (which
+    speak the contact's language) are in English too. Before, only the conversation switched
+    and the acceptance notice, result and survey came in Chinese."""
+    post(client, form("The street light outside Dongmen community is broken", "SM1950"))
+    demo_session.expire_all()
+    contact = demo_session.scalars(select(Contact)).one()
+    assert contact.language == "en"
+    demo_session.rollback()  # the test's read ends before the app writes (SQLite)
+    post(client, form("路灯还是不亮", "SM1951"))
+    demo_session.expire_all()
+    assert demo_session.scalars(select(Contact)).one().language == "zh"
+
+
 def test_a_retried_webhook_changes_nothing(client: FlaskClient, demo_session: Session) -> None:
     """The same MessageSid again: empty TwiML, no second reply, case or message."""
     fields = form("东门社区的路灯不亮了", "SM2000")
