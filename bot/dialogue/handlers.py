@@ -354,11 +354,12 @@ def open_urgent(turn: Turn) -> Outcome:
     """Danger to life or property: open an urgent case at once, asking nothing."""
     last = turn.state.last_case
     now = turn.context.now
-    if (
-        last is not None
-        and last.urgent
-        and not older_than(last.opened_at, now, policy.URGENT_FOLLOW_UP)
-    ):
+    # The last urgent case, even when another case was opened after it (urgent_at); states
+    # stored before urgent_at existed still have it on last_case.
+    urgent_at = turn.state.urgent_at or (
+        last.opened_at if last is not None and last.urgent else None
+    )
+    if urgent_at is not None and not older_than(urgent_at, now, policy.URGENT_FOLLOW_UP):
         return _idle(turn, HandOff(HandOffReason.URGENT_FOLLOW_UP), turn.reply("urgent_follow_up"))
     draft = _continuing_draft(turn).with_words(turn.reading.raw)
     code, confidence = _urgent_item(turn, draft)
@@ -367,7 +368,8 @@ def open_urgent(turn: Turn) -> Outcome:
     if area_id is None and turn.area(turn.context.area_id) is not None:
         area_id = turn.context.area_id
     draft = replace(draft, item_code=code, confidence=confidence, area_id=area_id)
-    return _open_case(turn, draft, urgent=True)
+    state, effects = _open_case(turn, draft, urgent=True)
+    return replace(state, urgent_at=now), effects
 
 
 def _urgent_item(turn: Turn, draft: Draft) -> tuple[str, float]:

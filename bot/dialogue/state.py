@@ -135,6 +135,8 @@ class DialogueState:
         survey_retry: the case whose survey question was asked again.
         dropped_surveys: cases whose survey answer stayed unclear twice: not asked again.
         opted_out_hint_at: when an opted-out resident was last told how to opt back in.
+        urgent_at: when the last urgent case was opened; further danger messages soon after
+            go to a person rather than open another case, whatever was opened in between.
     """
 
     stage: Stage = Stage.IDLE
@@ -146,6 +148,7 @@ class DialogueState:
     survey_retry: str | None = None
     dropped_surveys: tuple[str, ...] = ()
     opted_out_hint_at: dt.datetime | None = None
+    urgent_at: dt.datetime | None = None
 
     def with_case_number(self, number: str) -> DialogueState:
         """Record the number of the case the last step opened (the shell calls this)."""
@@ -194,6 +197,7 @@ class DialogueState:
             "survey_retry": self.survey_retry,
             "dropped_surveys": list(self.dropped_surveys),
             "opted_out_hint_at": _time_out(self.opted_out_hint_at),
+            "urgent_at": _time_out(self.urgent_at),
         }
 
     @classmethod
@@ -255,6 +259,7 @@ def _read_state(data: Mapping[str, Any]) -> DialogueState:
         survey_retry=_get(data, "survey_retry", _optional(_text), None),
         dropped_surveys=_get(data, "dropped_surveys", _texts, no_texts)[-MAX_REMEMBERED_SURVEYS:],
         opted_out_hint_at=_get(data, "opted_out_hint_at", _optional(_time), None),
+        urgent_at=_get(data, "urgent_at", _optional(_time), None),
     )
 
 

@@ -746,6 +746,31 @@ def test_more_danger_words_soon_after_an_emergency_alert_a_person_again() -> Non
     assert talk.last(HandOff).reason == "urgent_follow_up"
 
 
+def test_danger_words_after_an_emergency_alert_a_person_even_after_another_case() -> None:
+    """An emergency, then an unrelated case (opened with 跳过), then danger words again within
+    two hours: still a person, never a second urgent case. Before, the case in between made the
+    bot forget the emergency and open a second urgent case."""
+    elderly = nlu(("assist_elderly_care", 0.9))
+    talk = play(
+        [
+            Say("村口的桥塌了，有人掉下去受伤了", {}, OPEN),
+            Say("又有一个人掉下去了", elderly, REPLY, ("ask_place",)),
+            Say("跳过", {}, OPEN, ("receipt",)),
+            Say("又有人受伤了，快来人", {}, ("hand_off", "reply"), ("urgent_follow_up",)),
+        ]
+    )
+    assert [e.urgent for turn in talk.effects for e in turn if isinstance(e, OpenCase)] == [
+        True,
+        False,
+    ]
+    later = play(
+        [Say("又有人受伤了，快来人", {}, OPEN, ("receipt_urgent",))],
+        state=talk.state,
+        base={"now": NOW + dt.timedelta(hours=3)},
+    )
+    assert later.last(OpenCase).urgent
+
+
 # --- opting out and in --------------------------------------------------------------------
 
 
