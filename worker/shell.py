@@ -40,6 +40,7 @@ from bot.effects import (
 )
 from bot.texts import fill_case, render, texts
 from cases.db import is_transient_conflict, session_scope
+from cases.duplicates import surviving_case
 from cases.lifecycle import BOT, ActionContext, Actor, perform
 from cases.models import (
     Agent,
@@ -174,7 +175,7 @@ def _context(
             )
         )
     last_events = _last_visible_events(session, [case.id for case in recent])
-    summaries = tuple(_summary(case, contact, last_events.get(case.id)) for case in recent)
+    summaries = tuple(_summary(session, case, contact, last_events.get(case.id)) for case in recent)
     pending = next((s.number for s in summaries if s.can_rate), None)
     calendar, hours = services.clock.calendar, services.clock.hours
     today = now.date()
@@ -213,9 +214,13 @@ def _last_visible_events(session: Session, case_ids: list[int]) -> dict[int, Cas
     return {event.case_id: event for event in events}
 
 
-def _summary(case: Case, contact: Contact, last: CaseEvent | None) -> CaseSummary:
+def _summary(session: Session, case: Case, contact: Contact, last: CaseEvent | None) -> CaseSummary:
     zh, en = STATUS_TEXT[case.status]
     mine = case.contact_id == contact.id
+    merged_into = None
+    if case.status is CaseStatus.MERGED:
+        survivor = surviving_case(session, case)
+        merged_into = survivor.number if survivor.id != case.id else None
     return CaseSummary(
         number=case.number,
         item_code=case.item_code,
@@ -225,6 +230,8 @@ def _summary(case: Case, contact: Contact, last: CaseEvent | None) -> CaseSummar
         due=case.due_at,
         last_event=(last.note or None) if last and mine else None,
         can_rate=mine and case.status is CaseStatus.RESOLVED,
+        mine=mine,
+        merged_into=merged_into,
     )
 
 

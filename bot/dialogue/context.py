@@ -44,6 +44,9 @@ class CaseSummary:
         due: the deadline, if the case has one.
         last_event: the text of the last event visible to the resident, if any.
         can_rate: the case awaits the resident's survey answer.
+        mine: the case is this resident's own (else someone else's, asked about by number).
+        merged_into: for a merged case, the number of the case it lives on in (the end of the
+            chain of merges).
     """
 
     number: str
@@ -54,6 +57,8 @@ class CaseSummary:
     due: dt.datetime | None = None
     last_event: str | None = None
     can_rate: bool = False
+    mine: bool = True
+    merged_into: str | None = None
 
 
 @dataclass(frozen=True)

@@ -400,9 +400,15 @@ def show_case_status(turn: Turn) -> Outcome:
 
 
 def _case_status(turn: Turn, case: CaseSummary) -> Reply:
+    item = turn.item(case.item_code)
+    if not case.mine and (item is None or item.kind == "service"):
+        # A personal matter (低保, 独生子女证 …): that someone applied is theirs to tell.
+        return turn.reply("case_not_yours", number=case.number)
     status = case.status_en if turn.language == "en" else case.status_zh
     event: ParamValue = ""
-    if case.last_event and case.last_event.strip():
+    if case.merged_into:
+        event = turn.reply("case_merged_into", number=case.merged_into)
+    elif case.last_event and case.last_event.strip():
         event = turn.reply("case_last_event", text=_shorten(case.last_event))
     due: ParamValue = ""
     if case.due is not None and case.status not in _FINISHED:

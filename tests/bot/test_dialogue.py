@@ -523,6 +523,25 @@ def test_progress_by_case_number() -> None:
     assert "办理中" in text and "已派电工维修" in text and "11月30日17:30" in text
 
 
+def test_someone_elses_personal_matter_is_not_told() -> None:
+    """A number of another resident's personal service (独生子女证, 低保 …) tells nothing of it;
+    another resident's public concern (a street light) still tells its status. Before, anyone
+    texting a number learnt that its applicant had applied for 独生子女父母光荣证."""
+    theirs = summary(item_code="fp_only_child", mine=False, status_zh="待补办材料")
+    talk = play([Say(CASE_NUMBER, {}, REPLY, ("case_not_yours",))], base={"cases": (theirs,)})
+    text = text_of(talk.effects[0])
+    assert "独生子女" not in text and "待补办" not in text
+    public = summary(mine=False, last_event=None)
+    play([Say(CASE_NUMBER, {}, REPLY, ("case_status",))], base={"cases": (public,)})
+
+
+def test_a_merged_case_points_to_the_case_it_lives_on_in() -> None:
+    """已合并 is no dead end: the reply names the surviving case's number."""
+    merged = summary(status="merged", status_zh="已合并", merged_into="202611230001")
+    talk = play([Say(CASE_NUMBER, {}, REPLY, ("case_status",))], base={"cases": (merged,)})
+    assert "202611230001" in text_of(talk.effects[0])
+
+
 def test_progress_by_a_number_written_with_prefix_and_spaces() -> None:
     """ZT-2026 1123 0017 is the same case."""
     play([Say("ZT-2026 1123 0017", {}, REPLY, ("case_status",))], base={"cases": (summary(),)})

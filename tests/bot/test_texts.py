@@ -179,6 +179,8 @@ STATIC_PARAMS: dict[str, list[dict[str, ParamValue]]] = {
     ],
     "case_due": [{"due": moment_reply(DUE, "zh")}],
     "case_unknown": [{"number": LONG_NUMBER}],
+    "case_not_yours": [{"number": LONG_NUMBER}],
+    "case_merged_into": [{"number": LONG_NUMBER}],
     "case_line": [{"number": LONG_NUMBER, "item": LONGEST_ITEMS[0].zh, "status": "待补办材料"}],
     "rating_sorry": [{"number": LONG_NUMBER}],
     "hand_off_closed": [{"opening": moment_reply(DUE, "zh")}],
