@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import re
 import secrets
@@ -37,15 +36,18 @@ from flask_babel import force_locale
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 from cases.db import session_scope
 from cases.models import Contact, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
+from cases.text import storable
+from webhooks.api.bodies import parse_json
 from webhooks.api.errors import ApiProblem, json_error, register_handlers
-from webhooks.api.ratelimit import app_limiter
+from webhooks.api.ratelimit import app_limiter, never_raising
 from webhooks.extensions import get_db, services
 from webhooks.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from worker.inbound import Inbound, record_inbound
+from worker.inbound import MAX_BODY_CHARS, Inbound, record_inbound
 from worker.shell import handle_or_count
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,8 @@ def send() -> Response:
     )
     with session_scope(svc.sessions) as session:
         recorded = record_inbound(session, inbound)
+        if recorded.duplicate:
+            _check_retry(session, recorded.message_id, text)
     _run_bot(recorded.message_id)
     replies = replies_to(get_db(), recorded.message_id)
     return _no_store(
@@ -255,24 +259,45 @@ def init_app(app: Flask) -> None:
     message = "too many requests from this conversation or address; wait a minute and retry"
     for endpoint, (per_token, per_ip) in limited.items():
         by_address = limiter.limit(_configured(per_ip), key_func=ip_key, error_message=message)
-        by_token = limiter.limit(_configured(per_token), key_func=token_key, error_message=message)
+        by_token = limiter.limit(
+            _configured(per_token),
+            key_func=never_raising(token_key, _new_conversation_key),
+            error_message=message,
+        )
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = by_token(by_address(view))  # type: ignore[assignment]
 
 
 def token_key() -> str:
-    """Whom a chat request counts against per token: the token's digest, else the address."""
-    body = request.get_json(silent=True) if request.method == "POST" else None
-    token = body.get("token") if isinstance(body, dict) else None
+    """Whom a chat request counts against per token: the token's digest, else the address.
+
+    A body that cannot be read (too large, not UTF-8, not JSON, nested too deeply) names no
+    token: it counts against the address, never escapes the limit.
+    """
+    token = _body_token() if request.method == "POST" else None
     token = token or request.headers.get(TOKEN_HEADER) or request.args.get("token")
     if isinstance(token, str) and token:
         return "chat-token:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:24]
-    return "chat-new:" + (request.remote_addr or "unknown")
+    return _new_conversation_key()
 
 
 def ip_key() -> str:
     """Whom a chat request counts against per address."""
     return "chat-ip:" + (request.remote_addr or "unknown")
+
+
+def _new_conversation_key() -> str:
+    """A request without a (readable) token counts per address, as starting a conversation."""
+    return "chat-new:" + (request.remote_addr or "unknown")
+
+
+def _body_token() -> object:
+    """The token in a POST's body, or None when the body cannot be read."""
+    try:
+        body = parse_json(request.get_data(cache=True))
+    except (HTTPException, ValueError):  # 413, not UTF-8, not JSON: the view answers it
+        return None
+    return body.get("token") if isinstance(body, dict) else None
 
 
 def _configured(name: str) -> Callable[[], str]:
@@ -287,6 +312,22 @@ def _visitor(token: object) -> Visitor:
     if not isinstance(token, str):
         raise _bad_token()
     return read_token(secret, token)
+
+
+def _check_retry(session: Session, message_id: int, text: str) -> None:
+    """A known client_id is a retry only with the same text; another text is refused (409).
+
+    Answering it with the first message's replies would drop the new text without a word.
+    The comparison is with the stored body: the text as this endpoint stores it.
+    """
+    stored = session.scalar(select(Message.body).where(Message.id == message_id))
+    if stored != storable(text)[:MAX_BODY_CHARS]:
+        raise ApiProblem(
+            409,
+            "client_id_reused",
+            "this client_id was already used for another message; send a new message with "
+            "a new client_id",
+        )
 
 
 def _run_bot(message_id: int) -> None:
@@ -304,11 +345,9 @@ def _json_body() -> dict[str, Any]:
             415, "unsupported_media_type", "send JSON (Content-Type: application/json)"
         )
     try:
-        decoded = request.get_data(cache=True).decode("utf-8")
+        body = parse_json(request.get_data(cache=True))
     except UnicodeDecodeError:
         raise ApiProblem(400, "bad_encoding", "the body must be UTF-8") from None
-    try:
-        body = json.loads(decoded)
     except ValueError:
         raise ApiProblem(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):

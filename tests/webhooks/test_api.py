@@ -24,13 +24,17 @@ from tests.fixtures.api import (
     rate,
     resolve,
 )
+from webhooks.api.auth import rate_key
 from webhooks.api.openapi import OPERATIONS
+from webhooks.api.ratelimit import never_raising
 from webhooks.app import create_app
 from webhooks.extensions import Services
 from worker.queue import redis_connection
 
 __all__ = ["api_app", "client"]
 
+# 200 KB of JSON nested deeper than the parser's recursion limit.
+DEEP_LIST = b"[" * 100_000 + b"]" * 100_000
 NEW_CASE = {
     "item_code": "infra_streetlight",
     "description": "东门社区路口路灯不亮，联系电话 13800138000",
@@ -164,6 +168,17 @@ def test_bad_bodies_are_4xx_with_field_details(client: FlaskClient, demo_session
             assert field in {detail["field"] for detail in error.get("details", [])}
     raw = client.post("/api/cases", data="{", content_type="application/json", headers=headers)
     assert raw.status_code == 400 and raw.get_json()["error"]["code"] == "bad_request"
+    for deep in (DEEP_LIST, b'{"item_code": ' + DEEP_LIST + b"}", b"\xff{}"):
+        refused = client.post(
+            "/api/cases", data=deep, content_type="application/json", headers=headers
+        )
+        assert refused.status_code == 400, refused.get_data(as_text=True)[:200]
+        assert refused.get_json()["error"]["code"] == "bad_request"
+    number = "/api/cases/202611230001/transitions"
+    deep_transition = client.post(
+        number, data=DEEP_LIST, content_type="application/json", headers=headers
+    )
+    assert deep_transition.status_code == 400
     form = client.post("/api/cases", data={"a": "b"}, headers=headers)
     assert form.status_code == 415
 
@@ -312,6 +327,41 @@ def test_rate_limit_is_per_token(
     assert limited.get_json()["error"]["code"] == "too_many_requests"
     assert limited.headers.get("Retry-After")
     assert client.get("/api/catalog", headers=bearer(second)).status_code == 200
+
+
+def test_bodies_the_limiter_cannot_read_count_against_the_address(
+    api_app: Flask, client: FlaskClient
+) -> None:
+    """A form body over the size limit names no token: counted per address, not unlimited."""
+    api_app.config["API_RATE_LIMIT"] = "2 per minute"
+    huge = b"api_key=zt_x&pad=" + b"x" * (3 * 1024 * 1024)
+    statuses = [
+        client.post(
+            "/api/cases", data=huge, content_type="application/x-www-form-urlencoded"
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [413, 413, 429]
+    with api_app.test_request_context(
+        "/api/cases",
+        method="POST",
+        data=huge,
+        content_type="application/x-www-form-urlencoded",
+        environ_base={"REMOTE_ADDR": "10.7.7.7"},
+    ):
+        assert rate_key() == "addr:10.7.7.7"
+
+
+def test_a_failing_key_function_counts_by_address(api_app: Flask) -> None:
+    """Whatever a key function raises, the limiter gets the address instead of no limit."""
+
+    def broken() -> str:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    with api_app.test_request_context("/api/cases", environ_base={"REMOTE_ADDR": "10.8.8.8"}):
+        assert never_raising(broken)() == "addr:10.8.8.8"
+        assert never_raising(broken, lambda: "fallback")() == "fallback"
+        assert never_raising(lambda: "token:abc")() == "token:abc"
 
 
 def test_unknown_paths_and_methods_are_json(client: FlaskClient) -> None:

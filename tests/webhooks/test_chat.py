@@ -25,6 +25,9 @@ from webhooks.app import create_app
 from webhooks.console.messaging import queue_outbound_message
 from worker import understanding
 
+# 200 KB of JSON nested deeper than the parser's recursion limit.
+DEEP_LIST = b"[" * 100_000 + b"]" * 100_000
+TOO_LARGE = b'{"text": "' + b"x" * (3 * 1024 * 1024) + b'"}'
 STREET_LIGHT = "城关镇东门社区门口的路灯坏了一个星期了，晚上一片漆黑"
 ANSWERS = ("是", "东门社区", "1", "是的")
 
@@ -94,9 +97,11 @@ class Browser:
 
 
 def count(session: Session, model: type) -> int:
-    """Rows of a model, read afresh."""
+    """Rows of a model, read afresh (the read transaction ended, so the app may write)."""
     session.rollback()
-    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+    rows = int(session.scalar(select(func.count()).select_from(model)) or 0)
+    session.rollback()
+    return rows
 
 
 def report_street_light(browser: Browser, session: Session) -> tuple[Case, list[str]]:
@@ -107,6 +112,7 @@ def report_street_light(browser: Browser, session: Session) -> tuple[Case, list[
         received += browser.say(text)
         session.rollback()
         case = session.scalars(select(Case)).first()
+        session.rollback()  # end the read: the app writes next
         if case is not None:
             return case, received
         text = next(answers)
@@ -171,6 +177,37 @@ def test_a_retried_post_gets_the_same_replies_and_changes_nothing(
     assert count(demo_session, Message) == messages and count(demo_session, Case) == cases
 
 
+def test_a_reused_client_id_with_another_text_is_refused(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """Same client_id, other text: 409, nothing stored or dropped; the same text stays a retry."""
+    browser = Browser(client)
+    first = browser.post("你好", client_id="reused-0001").get_json()
+    messages = count(demo_session, Message)
+    other = browser.post("水管爆了，到处是水", client_id="reused-0001")
+    assert other.status_code == 409
+    error = other.get_json()["error"]
+    assert error["code"] == "client_id_reused" and "client_id" in error["message"]
+    assert count(demo_session, Message) == messages and count(demo_session, Case) == 0
+    retried = browser.post("  你好\n", client_id="reused-0001")  # trimmed as when it was stored
+    assert retried.status_code == 200 and retried.get_json() == first
+    fresh = browser.post("水管爆了，到处是水", client_id="reused-0002")
+    assert fresh.status_code == 200 and count(demo_session, Case) == 1
+
+
+def test_a_retry_of_cleaned_text_is_still_a_retry(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """A text stored cleaned (NUL, lone surrogate) matches its own retry: no false 409."""
+    body = json.dumps({"text": "路灯\x00坏了\ud800", "client_id": "cleaned-0001"})
+    first = client.post("/api/chat", data=body, content_type="application/json").get_json()
+    token = first["token"]
+    body = json.dumps({"token": token, "text": "路灯\x00坏了\ud800", "client_id": "cleaned-0001"})
+    again = client.post("/api/chat", data=body, content_type="application/json")
+    assert again.status_code == 200 and again.get_json() == first
+    assert count(demo_session, Message) == 1 + len(first["reply_ids"])
+
+
 def test_the_same_client_id_from_another_browser_is_its_own_message(
     client: FlaskClient, demo_session: Session
 ) -> None:
@@ -199,9 +236,11 @@ def test_a_failing_bot_loses_nothing_and_the_retry_answers(
     demo_session.rollback()
     message = demo_session.scalars(select(Message)).one()
     assert message.status is MessageStatus.RECEIVED and message.attempts == 1
+    message_id = message.id
+    demo_session.rollback()  # end the read: the app writes next
     understanding.use_interpreter(project_model())
     retried = browser.post("你好", client_id="retry-0001").get_json()
-    assert retried["message_id"] == message.id and retried["replies"]
+    assert retried["message_id"] == message_id and retried["replies"]
 
 
 @pytest.mark.parametrize(
@@ -209,6 +248,13 @@ def test_a_failing_bot_loses_nothing_and_the_retry_answers(
     [
         (b"{not json", "application/json", 400, "bad_json"),
         (b'["a list"]', "application/json", 400, "bad_json"),
+        (DEEP_LIST, "application/json", 400, "bad_json"),
+        (
+            b'{"text": "hi", "client_id": "deep-0001", "x": ' + DEEP_LIST + b"}",
+            "application/json",
+            400,
+            "bad_json",
+        ),
         (
             b'{"text": "\xb7\xbe\xb5\xc6", "client_id": "gbk-00001"}',
             "application/json",
@@ -252,12 +298,7 @@ def test_a_failing_bot_loses_nothing_and_the_retry_answers(
             415,
             "unsupported_media_type",
         ),
-        (
-            b'{"text": "' + b"x" * (3 * 1024 * 1024) + b'"}',
-            "application/json",
-            413,
-            "request_entity_too_large",
-        ),
+        (TOO_LARGE, "application/json", 413, "request_entity_too_large"),
     ],
 )
 def test_bad_input_gets_a_clear_json_error(
@@ -356,11 +397,13 @@ def test_later_notifications_are_fetched_and_marked_delivered(
     queued = queue_outbound_message(demo_session, contact, "您的诉求已交办城关城市管理中队。", case)
     demo_session.commit()
     assert queued.channel is Channel.WEB and queued.status is MessageStatus.QUEUED
+    queued_id = queued.id
+    demo_session.rollback()  # end the read: the fetch writes next
     fetched = browser.fetch(after=last).get_json()
     assert [m["text"] for m in fetched["messages"]] == ["您的诉求已交办城关城市管理中队。"]
-    assert fetched["messages"][0]["id"] == queued.id == fetched["last_id"]
+    assert fetched["messages"][0]["id"] == queued_id == fetched["last_id"]
     demo_session.expire_all()
-    delivered = demo_session.get(Message, queued.id)
+    delivered = demo_session.get(Message, queued_id)
     assert delivered is not None and delivered.status is MessageStatus.DELIVERED
     assert delivered.sent_at is not None
     assert browser.fetch(after=fetched["last_id"]).get_json()["messages"] == []
@@ -454,3 +497,36 @@ def test_chat_keeps_answering_when_redis_is_unreachable(
         assert statuses[:4] == [200] * 4 and statuses[4] == 429
     finally:
         understanding.use_interpreter(None)
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [(DEEP_LIST, 400), (b"\xff{", 400), (TOO_LARGE, 413)],
+    ids=["nested", "not-utf8", "too-large"],
+)
+def test_unreadable_bodies_count_against_the_address(
+    demo_session: Session, engine: Engine, tmp_path: Path, data: bytes, status: int
+) -> None:
+    """A body the limiter cannot read names no token: it counts per address, never unlimited."""
+    app = make_app(
+        engine, tmp_path, CHAT_RATE_LIMIT_TOKEN="2 per minute", CHAT_RATE_LIMIT_IP="100 per minute"
+    )
+    client = app.test_client()
+    statuses = [
+        client.post(
+            "/api/chat",
+            data=data,
+            content_type="application/json",
+            environ_base={"REMOTE_ADDR": "10.6.6.6"},
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [status, status, 429]
+    with app.test_request_context(
+        "/api/chat",
+        method="POST",
+        data=data,
+        content_type="application/json",
+        environ_base={"REMOTE_ADDR": "10.6.6.6"},
+    ):
+        assert chat.token_key() == "chat-new:10.6.6.6"

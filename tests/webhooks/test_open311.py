@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.clock import Clock
-from cases.models import Case, CaseSubmission, Contact
+from cases.models import Area, Case, CaseSubmission, Contact
 from tests.fixtures.api import NOW, api_app, client, make_token, open_demo_case, resolve
 
 __all__ = ["api_app", "client"]
@@ -235,3 +235,98 @@ def test_discovery(client: FlaskClient) -> None:
     body = client.get("/open311/v2/discovery.json").get_json()
     assert body["endpoints"][0]["url"].endswith("/open311/v2/")
     assert "text/xml" in body["endpoints"][0]["formats"]
+
+
+def listed(client: FlaskClient, query: str = "") -> set[str]:
+    """The service_request_ids GET requests.json lists."""
+    response = client.get(f"/open311/v2/requests.json{query}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {entry["service_request_id"] for entry in response.get_json()}
+
+
+def test_without_a_key_only_public_matters_are_listed(
+    client: FlaskClient, demo_session: Session, clock: Clock
+) -> None:
+    """No key: personal services and disputes are neither listed nor found, as on /public/."""
+    road = open_demo_case(demo_session, clock, item="infra_road")
+    hazard = open_demo_case(demo_session, clock, item="safety_fire_hazard", place="dongao.yugang")
+    personal = [
+        open_demo_case(demo_session, clock, item=item)
+        for item in ("fp_only_child", "social_minimum_living", "dispute_family")
+    ]
+    demo_session.commit()
+    assert listed(client) == {road.number, hazard.number}
+    numbers = ",".join(case.number for case in personal)
+    assert listed(client, f"?service_request_id={numbers}") == set()
+    assert listed(client, "?service_code=fp_only_child") == set()
+    for case in personal:
+        assert client.get(f"/open311/v2/requests/{case.number}.json").status_code == 404
+        assert client.get(f"/open311/v2/requests/{case.number}.xml").status_code == 404
+    assert client.get(f"/open311/v2/requests/{road.number}.json").status_code == 200
+    # A key's area applies as before: the county sees everything, a town only its own.
+    county = make_token(demo_session, "cases:read")
+    everything = {road.number, hazard.number, *(case.number for case in personal)}
+    assert listed(client, f"?api_key={county}") == everything
+    town = make_token(demo_session, "cases:read", area="chengguan")
+    assert listed(client, f"?api_key={town}") == everything - {hazard.number}
+    only_child = personal[0].number
+    single = client.get(f"/open311/v2/requests/{only_child}.json?api_key={county}")
+    assert single.status_code == 200
+    outside = client.get(f"/open311/v2/requests/{hazard.number}.json?api_key={town}")
+    assert outside.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "requests.json?api_key=zt_bogus",
+        "requests.json?api_key=&api_key=zt_bogus",
+        "requests/202611210001.xml?api_key=bogus",
+        "services.json?api_key=zt_bogus",
+        "services/infra_road.xml?api_key=zt_bogus",
+        "discovery.json?api_key=bogus",
+        "tokens/nope.json?api_key=zt_bogus",
+    ],
+)
+def test_a_bad_key_on_get_is_refused(client: FlaskClient, path: str) -> None:
+    """A GET with a bad api_key is a 403 in the spec's shape, never silently keyless."""
+    response = client.get(f"/open311/v2/{path}")
+    assert response.status_code == 403
+    if path.split("?")[0].endswith(".json"):
+        (error,) = response.get_json()
+        assert error["code"] == 403 and "API token" in error["description"]
+
+
+def test_post_placed_by_the_area_attribute_alone(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """attribute[AREA] is enough to place a request, as documented; an unknown area is a 400."""
+    key = make_token(demo_session, "cases:write")
+    fields = {"api_key": key, "service_code": "env_garbage", "attribute[AREA]": "dongao.yugang"}
+    response = post_form(client, fields)
+    assert response.status_code == 200, response.get_data(as_text=True)  # type: ignore[attr-defined]
+    (answer,) = response.get_json()  # type: ignore[attr-defined]
+    case = demo_session.scalars(select(Case).where(Case.number == answer["service_request_id"]))
+    placed = case.one()
+    yugang = demo_session.scalars(select(Area).where(Area.code == "dongao.yugang")).one()
+    assert placed.area_id == yugang.id
+    demo_session.rollback()  # SQLite: end the read transaction before the app writes
+    as_json = client.post(
+        "/open311/v2/requests.json",
+        json={"service_code": "env_garbage", "attribute": {"AREA": "dongao.yugang"}},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert as_json.status_code == 200, as_json.get_data(as_text=True)
+    unknown = post_form(client, {**fields, "attribute[AREA]": "nowhere"})
+    assert unknown.status_code == 400  # type: ignore[attr-defined]
+
+
+def test_unreadable_json_posts_are_400(client: FlaskClient, demo_session: Session) -> None:
+    """A JSON body nested too deeply (or not UTF-8) is bad input, not a server error."""
+    headers = {"Authorization": f"Bearer {make_token(demo_session, 'cases:write')}"}
+    for data in (b"[" * 100_000 + b"]" * 100_000, b"\xff{}"):
+        response = client.post(
+            "/open311/v2/requests.json", data=data, content_type="application/json", headers=headers
+        )
+        assert response.status_code == 400
+        assert response.get_json()[0]["code"] == 400

@@ -6,6 +6,7 @@ Open311 clients send the same secret as the `api_key` parameter, as the GeoRepor
 from __future__ import annotations
 
 from flask import g, request
+from werkzeug.exceptions import HTTPException
 
 from cases.api_tokens import authenticate, hash_secret, require_scope
 from cases.exceptions import InvalidTokenError
@@ -20,11 +21,11 @@ def presented_secret() -> str:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if request.args.get("api_key"):
-        return request.args["api_key"]
+    # The first non-empty one: `?api_key=&api_key=zt_…` must not hide a bad key.
+    keys = request.args.getlist("api_key")
     if request.mimetype in {"application/x-www-form-urlencoded", "multipart/form-data"}:
-        return request.form.get("api_key", "")
-    return ""
+        keys += request.form.getlist("api_key")
+    return next((key for key in keys if key), "")
 
 
 def current_token(scope: str | None = None) -> ApiToken:
@@ -51,8 +52,15 @@ def optional_token() -> ApiToken | None:
 
 
 def rate_key() -> str:
-    """Whom a request counts against: its token (hashed), else its address."""
-    secret = presented_secret()
+    """Whom a request counts against: its token (hashed), else its address.
+
+    A form body that cannot be read (over the size limit) names no token: the request counts
+    against its address, and the view answers the error.
+    """
+    try:
+        secret = presented_secret()
+    except HTTPException:
+        secret = ""
     if secret:
         return "token:" + hash_secret(secret)[:24]
     return "addr:" + (request.remote_addr or "unknown")

@@ -38,7 +38,7 @@ _STATUS_OF: dict[type[CasesError], tuple[int, str]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: raising sets __traceback__ (contextlib, re-raises)
 class ApiProblem(Exception):
     """An error answer: HTTP status, stable code, readable message, optional details."""
 

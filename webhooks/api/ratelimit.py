@@ -7,12 +7,17 @@ limiter (which limits by address, not by token).
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app
+import functools
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 
 from webhooks.api.auth import rate_key
 from webhooks.extensions import Services
 
+log = logging.getLogger(__name__)
 DEFAULT_RATE_LIMIT = "120 per minute"
 _MARK = "_zhitong_limited_blueprints"
 _LIMITER = "zhitong_api_limiter"
@@ -31,7 +36,7 @@ def app_limiter(app: Flask, services: Services) -> Limiter:
     existing = app.extensions.get(_LIMITER)
     if existing is None:
         existing = Limiter(
-            rate_key,
+            never_raising(rate_key),
             app=app,
             storage_uri=storage_uri(services),
             strategy="moving-window",
@@ -52,8 +57,36 @@ def limit_blueprint(limiter: Limiter, blueprint: Blueprint) -> None:
     done: set[str] = getattr(limiter, _MARK, set())
     if blueprint.name in done:
         return
-    limiter.limit(_api_rate_limit, key_func=rate_key)(blueprint)
+    limiter.limit(_api_rate_limit, key_func=never_raising(rate_key))(blueprint)
     setattr(limiter, _MARK, done | {blueprint.name})
+
+
+def never_raising(
+    key_func: Callable[[], str], fallback: Callable[[], str] | None = None
+) -> Callable[[], str]:
+    """`key_func` for a limit, answering `fallback` (the address) instead of raising.
+
+    The limiter swallows its own errors so that a Redis outage cannot take the API down; a
+    key function that raises would then let its request through *unlimited*. The key functions
+    avoid the failures they know of (an unreadable body names no token), and this is the one
+    place that catches the rest: whatever a request makes them raise, it is counted against
+    its address.
+    """
+
+    @functools.wraps(key_func)
+    def key() -> str:
+        try:
+            return key_func()
+        except Exception:  # the limiter's boundary: anything here would switch the limit off
+            log.warning("rate-limit key failed; counting by address", exc_info=True)
+            return (fallback or address_key)()
+
+    return key
+
+
+def address_key() -> str:
+    """Whom a request counts against when nothing better is known: its address."""
+    return "addr:" + (request.remote_addr or "unknown")
 
 
 def _api_rate_limit() -> str:

@@ -17,6 +17,7 @@ from cases.service import category_name
 from intents.catalog import catalog
 from webhooks.api import bp, context
 from webhooks.api.auth import current_token
+from webhooks.api.bodies import parse_json
 from webhooks.api.errors import ApiProblem, invalid, json_error, register_handlers
 from webhooks.api.intake import Submission, find_case, submit_case, transition_case
 from webhooks.api.openapi import openapi_document
@@ -284,9 +285,12 @@ def _json_body() -> dict[str, Any]:
     """The request's JSON object, or a 4xx saying what is wrong with it."""
     if not request.is_json:
         raise ApiProblem(415, "unsupported_media_type", "send a JSON body (application/json)")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiProblem(400, "bad_request", "the body is not valid JSON")
+    try:
+        body = parse_json(request.get_data(cache=True))
+    except UnicodeDecodeError:
+        raise ApiProblem(400, "bad_request", "the body must be UTF-8 JSON") from None
+    except ValueError:
+        raise ApiProblem(400, "bad_request", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object")
     return body

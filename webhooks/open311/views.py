@@ -3,8 +3,9 @@
 Catalog items are the services (service_code = item code). A request is a case; its
 service_request_id is the case number. Status is "open" or "closed", with the Chinese status in
 status_notes. POST needs an `api_key` (a Zhitong token with `cases:write`); GETs need none, and
-then show no resident's text: descriptions and addresses only to a key with `cases:read`,
-names and numbers only to one with `personal_data` covering the case.
+then list only what the public page lists one by one (`webhooks.public.listed_publicly`) and
+show no resident's text: descriptions and addresses only to a key with `cases:read`, names and
+numbers only to one with `personal_data` covering the case. A key that is sent must be valid.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from bot.gazetteer import AreaGazetteer, AreaRow
@@ -28,11 +29,13 @@ from cases.models.cases import CaseStatus
 from intents.catalog import CatalogItem, catalog
 from webhooks.api import context
 from webhooks.api.auth import current_token, optional_token
+from webhooks.api.bodies import parse_json
 from webhooks.api.errors import ApiProblem, register_handlers
 from webhooks.api.intake import Submission, submit_case
 from webhooks.extensions import get_db, services
 from webhooks.open311 import bp
 from webhooks.open311.formats import render, render_problem
+from webhooks.public import listed_publicly
 from worker.reports import STATUS_NAMES
 
 register_handlers(bp, render_problem)
@@ -90,8 +93,9 @@ class RequestForm(BaseModel):
     def _located(self) -> RequestForm:
         if (self.lat is None) != (self.long is None):
             raise ValueError("lat and long go together")
-        if self.lat is None and not self.address_string and not self.address_id:
-            raise ValueError("give lat & long, address_string or address_id")
+        located = self.address_string or self.address_id or self.attributes.get(AREA_ATTRIBUTE)
+        if self.lat is None and not located:
+            raise ValueError("give lat & long, address_string, address_id or attribute[AREA]")
         return self
 
 
@@ -171,10 +175,7 @@ def list_requests(fmt: str) -> Response:
     """Requests by id, service, status and dates; the last 90 days, at most 1000."""
     token = optional_token()
     session = get_db()
-    conditions = _request_filters()
-    if token is not None:
-        require_scope(token, "cases:read")
-        conditions.append(token_case_scope(session, token))
+    conditions = [*_request_filters(), _visible_to(session, token)]
     cases = list(
         session.scalars(
             select(Case)
@@ -191,11 +192,8 @@ def get_request(request_id: str, fmt: str) -> Response:
     """One request, as a list of one (as the specification has it)."""
     token = optional_token()
     session = get_db()
-    conditions = [Case.number == request_id]
-    if token is not None:
-        require_scope(token, "cases:read")
-        conditions.append(token_case_scope(session, token))
-    case = session.scalars(select(Case).where(*conditions)).first()
+    visible = _visible_to(session, token)
+    case = session.scalars(select(Case).where(Case.number == request_id, visible)).first()
     if case is None:
         raise NotFoundError(f"no service request {request_id!r}")
     return render("requests", _requests(session, [case], token))
@@ -213,6 +211,24 @@ def get_token(token_id: str, fmt: str) -> Response:
     if found is None:
         raise NotFoundError(f"no request token {token_id!r}")
     return render("requests", [{"service_request_id": found.number, "token": found.token}])
+
+
+@bp.before_request
+def _check_presented_key() -> None:
+    """A key that is sent must be valid, on every endpoint: a bad one is a 403, never ignored."""
+    optional_token()
+
+
+def _visible_to(session: Session, token: ApiToken | None) -> ColumnElement[bool]:
+    """The cases a GET may show: a key's area, or without a key what the public page lists.
+
+    That someone applied for 低保 or an 独生子女父母光荣证, or has a family dispute, is
+    personal even without a name: without a key such cases are not listed (nor found by id).
+    """
+    if token is None:
+        return listed_publicly()
+    require_scope(token, "cases:read")
+    return token_case_scope(session, token)
 
 
 def _service(item: CatalogItem) -> dict[str, Any]:
@@ -252,7 +268,10 @@ def _notice(item: CatalogItem) -> str:
 def _request_form() -> RequestForm:
     """The POST fields from a form (as the specification sends them) or a JSON object."""
     if request.is_json:
-        raw = request.get_json(silent=True)
+        try:
+            raw = parse_json(request.get_data(cache=True))
+        except ValueError:  # not UTF-8, not JSON, nested too deeply
+            raw = None
         if not isinstance(raw, dict):
             raise ApiProblem(400, "bad_request", "the body is not a JSON object")
         fields = {key: value for key, value in raw.items() if key != "attribute"}

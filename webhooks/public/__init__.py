@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, abort, render_template, request
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from cases import metrics
@@ -170,13 +170,22 @@ def _children(session: Session, area: Area | None) -> list[Area]:
     return list(session.scalars(select(Area).where(Area.parent_id == area.id).order_by(Area.id)))
 
 
-def _recent(session: Session, area: Area | None, zone: dt.tzinfo) -> list[Listed]:
-    """The latest public matters in the area, newest first: item, place, status, dates."""
-    query = select(Case).where(
+def listed_publicly() -> ColumnElement[bool]:
+    """A WHERE condition on `Case`: the matters that may be listed one by one in public.
+
+    Concerns about shared places, once looked at; everything else is only counted. Open311's
+    listing without a key follows this same rule.
+    """
+    return and_(
         Case.kind == CaseKind.CONCERN,
         Case.category_code.in_(PUBLIC_CATEGORIES),
         Case.status.not_in((CaseStatus.MERGED, CaseStatus.NEW)),
     )
+
+
+def _recent(session: Session, area: Area | None, zone: dt.tzinfo) -> list[Listed]:
+    """The latest public matters in the area, newest first: item, place, status, dates."""
+    query = select(Case).where(listed_publicly())
     if area is not None:
         inside = select(Area.id).where(Area.path.startswith(area.path))
         query = query.where(Case.area_id.in_(inside) | Case.town_id.in_(inside))
