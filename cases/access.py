@@ -6,7 +6,9 @@
 - department handler: cases owned by the department (and, for a town office, nothing else).
 
 Personal data (phone numbers, names, ID numbers) is shown only within scope; elsewhere it is
-masked. Every query that lists cases for an agent goes through `case_scope`.
+masked. Every query that lists cases for an agent goes through `case_scope`; conversations go
+through `conversation_scope` and their messages through `message_scope`, so a resident's
+conversation about two towns' cases shows each town only its own part.
 
 Within scope, what an agent may *do* depends on the role (`ROLE_ACTIONS`) and, for the work of
 the unit holding the case (签收, 退单, 补办, 办结, 延期, 上报), on working for that unit
@@ -16,11 +18,11 @@ and refuses any other.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from cases.lifecycle import allowed_actions
-from cases.models import Agent, Area, Case, Contact, Conversation, Department
+from cases.lifecycle import allowed_actions, pending_extension
+from cases.models import Agent, Area, Case, Contact, Conversation, Department, Message
 from cases.models.directory import AgentRole
 
 COUNTY_WIDE = frozenset({AgentRole.ADMIN, AgentRole.COUNTY_SUPERVISOR})
@@ -118,8 +120,18 @@ def may_act(session: Session, agent: Agent, case: Case, action: str) -> bool:
 
 
 def console_actions(session: Session, agent: Agent, case: Case) -> list[str]:
-    """The actions to offer on the case page: allowed by the lifecycle now and by `may_act`."""
-    return [action for action in allowed_actions(case) if may_act(session, agent, case, action)]
+    """The actions to offer on the case page: allowed by the lifecycle now and by `may_act`.
+
+    批准延期 / 驳回延期 are offered only while an extension request waits for a decision
+    (the lifecycle's guard would refuse them otherwise).
+    """
+    offered = [action for action in allowed_actions(case) if may_act(session, agent, case, action)]
+    if not pending_extension(case):
+        offered = [action for action in offered if action not in EXTENSION_DECISIONS]
+    return offered
+
+
+EXTENSION_DECISIONS = frozenset({"approve_extension", "deny_extension"})
 
 
 def sees_personal_data(session: Session, agent: Agent, case: Case) -> bool:
@@ -156,23 +168,58 @@ def dispatch_targets(session: Session, agent: Agent) -> ColumnElement[bool]:
 def conversation_scope(session: Session, agent: Agent) -> ColumnElement[bool]:
     """A WHERE condition on `Conversation`: the conversations this agent may read and answer.
 
-    County-wide roles see all; others see conversations of residents living in their area, and
-    conversations that belong to a case in their scope.
+    County-wide roles see all. Others see a conversation when at least one of its cases (a case
+    it opened, or a case one of its messages is tied to) is in their scope. A conversation with
+    no case at all (a hand-off before anything was registered) is seen by the proxy agents and
+    town workers of the area where the resident lives. What the agent then reads of it is
+    `message_scope`.
     """
     if not agent.active:
         return false()
     if agent.role in COUNTY_WIDE:
         return true()
-    of_cases = select(Case.conversation_id).where(
-        Case.conversation_id.is_not(None), case_scope(session, agent)
+    scope = case_scope(session, agent)
+    opened = select(Case.conversation_id).where(Case.conversation_id.is_not(None), scope)
+    tied = (
+        select(Message.conversation_id)
+        .join(Case, Case.id == Message.case_id)
+        .where(Message.conversation_id.is_not(None), scope)
     )
-    conditions: list[ColumnElement[bool]] = [Conversation.id.in_(of_cases)]
+    conditions: list[ColumnElement[bool]] = [
+        Conversation.id.in_(opened),
+        Conversation.id.in_(tied),
+    ]
     area = session.get(Area, agent.area_id) if agent.area_id else None
     if agent.role in AREA_BOUND_ROLES and area is not None:
         inside = select(Area.id).where(Area.path.startswith(area.path))
         residents = select(Contact.id).where(Contact.area_id.in_(inside))
-        conditions.append(Conversation.contact_id.in_(residents))
+        conditions.append(and_(Conversation.contact_id.in_(residents), ~_has_case()))
     return or_(*conditions)
+
+
+def message_scope(session: Session, agent: Agent) -> ColumnElement[bool]:
+    """A WHERE condition on `Message`: what of a readable conversation the agent may read.
+
+    Messages tied to a case in the agent's scope, and messages tied to no case (greetings,
+    questions, the dialogue before a case was opened). Callers first restrict the messages to
+    a conversation in `conversation_scope`, or to the conversation of a case the agent sees:
+    so the untied messages are shown only to agents who see at least one case of the
+    conversation (or, for a conversation without any case, live-in-area agents). Messages
+    about another town's case stay with that town.
+    """
+    if not agent.active:
+        return false()
+    if agent.role in COUNTY_WIDE:
+        return true()
+    visible = select(Case.id).where(case_scope(session, agent))
+    return or_(Message.case_id.is_(None), Message.case_id.in_(visible))
+
+
+def _has_case() -> ColumnElement[bool]:
+    """The conversation opened a case, or one of its messages is tied to a case."""
+    opened = exists().where(Case.conversation_id == Conversation.id)
+    tied = exists().where(Message.conversation_id == Conversation.id, Message.case_id.is_not(None))
+    return or_(opened, tied)
 
 
 def may_manage_agents(agent: Agent) -> bool:

@@ -1,7 +1,7 @@
 """The agent console's read queries: work queues, the filtered case list, a resident's history.
 
 Every query takes the agent's scope condition (`cases.access.case_scope` /
-`conversation_scope`) and applies it in SQL. The case list pages by keyset on
+`conversation_scope` / `message_scope`) and applies it in SQL. The case list pages by keyset on
 (received_at, id), newest first, so page 500 costs what page 1 costs; totals are counted only
 up to `COUNT_CAP` (the list says "1000+" beyond it).
 """
@@ -169,8 +169,12 @@ def work_queues(
     conversations: ColumnElement[bool],
     *,
     limit: int = QUEUE_LIMIT,
+    messages: ColumnElement[bool] | None = None,
 ) -> WorkQueues:
-    """The four queues of work that needs a person, oldest first, each at most `limit` long."""
+    """The four queues of work that needs a person, oldest first, each at most `limit` long.
+
+    `messages` is the agent's `cases.access.message_scope` (for the hand-offs' last message).
+    """
     review = (
         _row_query()
         .where(scope, Case.needs_review.is_(True), Case.status.in_(OPEN_STATUSES))
@@ -191,7 +195,7 @@ def work_queues(
     return WorkQueues(
         review=[_row(found) for found in session.execute(review)],
         duplicates=duplicates[:limit],
-        handoffs=handoffs(session, conversations, limit=limit),
+        handoffs=handoffs(session, conversations, limit=limit, messages=messages),
         voicemails=voicemails(session, conversations, limit=limit),
     )
 
@@ -219,12 +223,23 @@ def _duplicate_kinds() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
 
 
 def handoffs(
-    session: Session, conversations: ColumnElement[bool], *, limit: int = QUEUE_LIMIT
+    session: Session,
+    conversations: ColumnElement[bool],
+    *,
+    limit: int = QUEUE_LIMIT,
+    messages: ColumnElement[bool] | None = None,
 ) -> list[HandoffRow]:
-    """Conversations waiting for a person (转人工), the longest-waiting first."""
+    """Conversations waiting for a person (转人工), the longest-waiting first.
+
+    The last message shown is the last inbound one the agent may read (`messages`).
+    """
     last = (
         select(Message.body)
-        .where(Message.conversation_id == Conversation.id, Message.direction == Direction.INBOUND)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.direction == Direction.INBOUND,
+            true() if messages is None else messages,
+        )
         .order_by(Message.id.desc())
         .limit(1)
         .correlate(Conversation)
@@ -287,21 +302,31 @@ def voicemails(
     return [row for row in rows if row.media][:limit]
 
 
-def transcript(session: Session, case: Case) -> list[Message]:
-    """The messages of the case's conversation and those linked to the case, in order."""
+def transcript(
+    session: Session, case: Case, messages: ColumnElement[bool] | None = None
+) -> list[Message]:
+    """The messages linked to the case, and those of its conversation the agent may read.
+
+    Args:
+        session: the database session.
+        case: a case the agent sees.
+        messages: the agent's `cases.access.message_scope`; None reads every message (jobs).
+    """
     conditions: list[ColumnElement[bool]] = [Message.case_id == case.id]
     if case.conversation_id is not None:
-        conditions.append(Message.conversation_id == case.conversation_id)
+        in_scope = true() if messages is None else messages
+        conditions.append(and_(Message.conversation_id == case.conversation_id, in_scope))
     return list(session.scalars(select(Message).where(or_(*conditions)).order_by(Message.id)))
 
 
-def conversation_messages(session: Session, conversation_id: int) -> list[Message]:
-    """Every message of one conversation, in order."""
-    return list(
-        session.scalars(
-            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-        )
-    )
+def conversation_messages(
+    session: Session, conversation_id: int, messages: ColumnElement[bool] | None = None
+) -> list[Message]:
+    """The messages of one conversation the agent may read (`message_scope`), in order."""
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if messages is not None:
+        query = query.where(messages)
+    return list(session.scalars(query.order_by(Message.id)))
 
 
 def related_contacts(session: Session, contact: Contact) -> list[Contact]:

@@ -102,7 +102,7 @@ def _extension_in_limit(case: Case, context: ActionContext) -> str | None:
 
 
 def _extension_pending(case: Case, context: ActionContext) -> str | None:
-    return None if _pending_extension(case) else "no extension request is waiting for a decision"
+    return None if pending_extension(case) else "no extension request is waiting for a decision"
 
 
 def _has_duplicate_target(case: Case, context: ActionContext) -> str | None:
@@ -308,7 +308,7 @@ def _apply_unmerge(case: Case, context: ActionContext, note: str) -> None:
 
 
 def _apply_approve_extension(case: Case, context: ActionContext, note: str) -> None:
-    days = int(_pending_extension(case)["days"])  # the guard checked there is one
+    days = int(pending_extension(case)["days"])  # the guard checked there is one
     moved = context.clock.extend(case.received_at, _deadline_of(case), days)
     case.extension_days += days
     set_deadline(case, moved, context.now)
@@ -331,8 +331,8 @@ _APPLY: dict[str, Callable[[Case, ActionContext, str], None]] = {
 }
 
 
-def _pending_extension(case: Case) -> dict[str, Any]:
-    """The latest extension request not yet approved or denied, as its event data."""
+def pending_extension(case: Case) -> dict[str, Any]:
+    """The latest extension request not yet approved or denied, as its event data ({} if none)."""
     for event in reversed(case.events):
         if event.action in {"approve_extension", "deny_extension"}:
             return {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, request
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,9 @@ EXPORT_ROLES = frozenset(
     }
 )
 MAX_EXPORT_DAYS = 366
+# Dates a request may name: an absurd range is a 400, not an overflow in the date arithmetic.
+EARLIEST_EXPORT_YEAR = 2000
+LATEST_EXPORT_YEAR = 2099
 HEADER = (
     "案件编号",
     "受理时间",
@@ -277,7 +281,20 @@ def _filters_from_request() -> ExportFilter:
             filters = ExportFilter.month(args.get("period") or f"{today:%Y-%m}")
         statuses = tuple(CaseStatus(s) for s in args.get("status", "").split(",") if s)
     except ValueError:
-        abort(400)
+        abort(400, description=_("Give the dates as YYYY-MM-DD, or the month as YYYY-MM."))
+    if filters.first > filters.last:
+        abort(400, description=_("The start date is after the end date."))
+    if filters.first.year < EARLIEST_EXPORT_YEAR or filters.last.year > LATEST_EXPORT_YEAR:
+        abort(
+            400,
+            description=_(
+                "Give dates between %(first)d and %(last)d.",
+                first=EARLIEST_EXPORT_YEAR,
+                last=LATEST_EXPORT_YEAR,
+            ),
+        )
+    if (filters.last - filters.first).days >= MAX_EXPORT_DAYS:
+        abort(400, description=_("Export at most %(days)d days at a time.", days=MAX_EXPORT_DAYS))
     return ExportFilter(
         filters.first,
         filters.last,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, redirect, request, session, url_for
+from flask import Blueprint, Flask, abort, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_login import current_user
@@ -47,11 +47,21 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
 
 
-@bp.get("/lang/<code>")
+@bp.route("/lang/<code>", methods=["GET", "POST"])
 def switch(code: str) -> ResponseReturnValue:
-    """Switch the language of this browser session and go back where the agent was."""
-    if code in LANGUAGES:
-        session["lang"] = code
+    """Switch the language of this browser session and go back where the agent was.
+
+    Switching is a POST with the CSRF token (the header's button), so no link or image on
+    another site can change an agent's language. A GET (an old bookmark) changes nothing and
+    only goes back.
+    """
+    from webhooks.console.forms import CsrfForm
+
+    if request.method == "POST":
+        if not CsrfForm().validate_on_submit():
+            abort(400)
+        if code in LANGUAGES:
+            session["lang"] = code
     target = request.referrer or ""
     host = request.host_url
     return redirect(target if target.startswith(host) else url_for("queues.work"))

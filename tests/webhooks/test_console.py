@@ -328,7 +328,7 @@ def test_dashboard_and_language_switch(
     act(console_client, case, "resolve", demo_session, note="已修好")
     board = page(console_client, "/console/dashboard")
     assert "办结率" in board and "<svg" in board and "100.0%" in board and "城关镇" in board
-    console_client.get("/console/lang/en")
+    assert post_form(console_client, "/console/lang/en", {}).status_code == 302
     english = page(console_client, "/console/dashboard?area=abc&from=bad")
     assert "Resolution rate" in english and "办结率" not in english
 

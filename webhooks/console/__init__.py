@@ -14,10 +14,12 @@ Sign-in lives in `webhooks.auth`, languages in `webhooks.i18n`.
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, Response, make_response, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+
+from webhooks.api import errors
 
 
 def init_app(app: Flask) -> None:
@@ -52,6 +54,9 @@ def init_app(app: Flask) -> None:
             for code in (400, 403, 404):
                 module.bp.register_error_handler(code, _error_page)
         app.register_blueprint(module.bp)
+    # Errors no console blueprint sees (no route matched, the exports blueprint): the same page
+    # for every path under /console/, through the app's one prefix-to-renderer table.
+    errors.init_app(app, "/console/", _problem_page)
     auth.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
@@ -59,11 +64,30 @@ def init_app(app: Flask) -> None:
 
 def _error_page(error: HTTPException) -> ResponseReturnValue:
     """The console's own error page, in the agent's language, with the status code."""
+    return error_page(error.code or 500, error.description)
+
+
+def _problem_page(problem: errors.ApiProblem) -> Response:
+    if problem.status >= 500:
+        # A failure of ours: Werkzeug's plain page, which needs no database or template.
+        failure = default_exceptions.get(problem.status, InternalServerError)()
+        return make_response(failure.get_response())
+    return make_response(error_page(problem.status, problem.message))
+
+
+def error_page(code: int, description: str | None = None) -> ResponseReturnValue:
+    """The console-styled error page for `code`.
+
+    A view that aborts with its own description (`abort(400, description=_("…"))`) has it shown;
+    Werkzeug's default English descriptions are replaced by the console's translated ones.
+    """
     messages = {
         400: _("The request could not be understood (an expired form?). Please try again."),
         403: _("This is outside your area or role."),
         404: _("There is no such page or case."),
+        405: _("This page cannot be used that way."),
     }
-    code = error.code or 500
-    message = messages.get(code, error.description or "")
+    default = default_exceptions.get(code)
+    custom = description and (default is None or description != default.description)
+    message = description if custom else messages.get(code, description or "")
     return render_template("console/error.html", code=code, message=message), code

@@ -8,7 +8,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from cases.access import console_actions, dispatch_targets, may_act, sees_personal_data
+from cases.access import (
+    console_actions,
+    dispatch_targets,
+    may_act,
+    message_scope,
+    sees_personal_data,
+)
 from cases.console_queries import find_case, transcript
 from cases.duplicates import suspicion
 from cases.exceptions import CasesError, TransitionError
@@ -103,6 +109,7 @@ def case_page_context(case: Case, form: ActionForm) -> dict[str, object]:
         actions.append("confirm_merge")
     if case.duplicate_of_id and case.status is not CaseStatus.MERGED and "merge" in actions:
         actions.append("dismiss_duplicate")
+    units = _dispatch_units(agent) if "dispatch" in actions else []
     return {
         "case": case,
         "form": form,
@@ -115,9 +122,10 @@ def case_page_context(case: Case, form: ActionForm) -> dict[str, object]:
         "assignee": db.get(Agent, case.assignee_id) if case.assignee_id else None,
         "duplicate_of": db.get(Case, case.duplicate_of_id) if case.duplicate_of_id else None,
         "duplicate_suspicion": suspicion(case) if case.status is not CaseStatus.MERGED else None,
-        "messages": transcript(db, case),
-        "units": _dispatch_units(agent) if "dispatch" in actions else [],
-        "unit_agents": _unit_agents() if "dispatch" in actions else [],
+        "messages": transcript(db, case, message_scope(db, agent)),
+        "event_units": _event_units(case),
+        "units": units,
+        "unit_agents": _unit_agents(units),
         "items": catalog().items if "reclassify" in actions else (),
         "can_note": may_act(db, agent, case, "note"),
     }
@@ -145,14 +153,34 @@ def _dispatch_units(agent: Agent) -> list[Department]:
     )
 
 
-def _unit_agents() -> list[Agent]:
-    return list(
-        get_db().scalars(
-            select(Agent)
-            .where(Agent.department_id.is_not(None), Agent.active.is_(True))
-            .order_by(Agent.department_id, Agent.id)
-        )
+def _unit_agents(units: list[Department]) -> dict[int, list[Agent]]:
+    """The active agents of each unit the case may be dispatched to, for the assignee choice."""
+    if not units:
+        return {}
+    agents = get_db().scalars(
+        select(Agent)
+        .where(Agent.department_id.in_([u.id for u in units]), Agent.active.is_(True))
+        .order_by(Agent.department_id, Agent.id)
     )
+    grouped: dict[int, list[Agent]] = {}
+    for agent in agents:
+        if agent.department_id is not None:
+            grouped.setdefault(agent.department_id, []).append(agent)
+    return grouped
+
+
+def _event_units(case: Case) -> dict[str, Department]:
+    """The units the timeline names by code (交办 to, 上报 from and to), by code."""
+    codes = {
+        str(event.data[key])
+        for event in case.events
+        for key in ("to_unit", "from_unit")
+        if event.data.get(key)
+    }
+    if not codes:
+        return {}
+    found = get_db().scalars(select(Department).where(Department.code.in_(codes)))
+    return {unit.code: unit for unit in found}
 
 
 def _catalog_item(code: str) -> object:

@@ -6,9 +6,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from cases.access import message_scope
 from cases.console_queries import conversation_messages
 from cases.models import Contact
-from webhooks.auth import login_required
+from webhooks.auth import current_agent, login_required
 from webhooks.console.forms import CsrfForm, ReplyForm
 from webhooks.console.helpers import load_conversation
 from webhooks.console.messaging import queue_outbound_message
@@ -20,7 +21,11 @@ bp = Blueprint("conversations", __name__, url_prefix="/console/conversations")
 @bp.route("/<int:conversation_id>", methods=["GET", "POST"])
 @login_required
 def show(conversation_id: int) -> ResponseReturnValue:
-    """The live transcript; a reply is stored as an outbound message on the same channel."""
+    """The live transcript; a reply is stored as an outbound message on the same channel.
+
+    The agent reads only the messages `message_scope` allows, with ID-card and phone numbers
+    in them masked (as on the case page); 403 when none of the conversation's cases is theirs.
+    """
     conversation = load_conversation(conversation_id)
     db = get_db()
     contact = db.get(Contact, conversation.contact_id)
@@ -36,7 +41,7 @@ def show(conversation_id: int) -> ResponseReturnValue:
         "console/conversation.html",
         conversation=conversation,
         contact=contact,
-        messages=conversation_messages(db, conversation.id),
+        messages=conversation_messages(db, conversation.id, message_scope(db, current_agent())),
         form=form,
         release=CsrfForm(),
     ), (400 if form.is_submitted() else 200)

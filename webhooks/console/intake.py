@@ -17,7 +17,7 @@ from cases.service import Intake, open_case
 from intents.catalog import catalog
 from webhooks.auth import current_agent, login_required, now
 from webhooks.console.forms import RegisterForm, choices
-from webhooks.console.helpers import actor_for
+from webhooks.console.helpers import actor_for, explain_refusal
 from webhooks.extensions import get_db, services
 
 bp = Blueprint("intake", __name__, url_prefix="/console/register")
@@ -64,7 +64,8 @@ def register() -> ResponseReturnValue:
         db.commit()
     except CasesError as error:
         db.rollback()
-        flash(_("The case could not be opened: %(reason)s", reason=str(error)), "error")
+        reason = explain_refusal(error) or str(error)
+        flash(_("The case could not be opened: %(reason)s", reason=reason), "error")
         return render_template("console/register.html", form=form), 400
     flash(_("Case %(number)s opened. Print the slip for the resident.", number=case.number), "ok")
     return redirect(url_for("case.slip", number=case.number))

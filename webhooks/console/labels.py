@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
+from cases.models import Department
 from intents.catalog import catalog
 from intents.taxonomy import taxonomy
 
@@ -108,3 +109,10 @@ def category_name(code: str, language: str = "zh") -> str:
         if category.code == code:
             return category.en if language == "en" else category.zh
     return code
+
+
+def unit_name(unit: Department | None, language: str = "zh") -> str:
+    """A unit's name in the language (its Chinese name when it has no English one)."""
+    if unit is None:
+        return ""
+    return unit.name_en if language == "en" and unit.name_en else unit.name

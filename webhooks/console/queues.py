@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from cases.access import case_scope, conversation_scope
+from cases.access import case_scope, conversation_scope, message_scope
 from cases.console_queries import CaseFilter, Cursor, case_list, find_case, work_queues
 from cases.models import Area, Department
 from cases.models.cases import CaseStatus, WarningLevel
@@ -31,7 +31,12 @@ def work() -> ResponseReturnValue:
     """Bot cases to review, possible duplicates, hand-off requests and voicemails."""
     db = get_db()
     agent = current_agent()
-    queues = work_queues(db, case_scope(db, agent), conversation_scope(db, agent))
+    queues = work_queues(
+        db,
+        case_scope(db, agent),
+        conversation_scope(db, agent),
+        messages=message_scope(db, agent),
+    )
     return render_template("console/work.html", queues=queues)
 
 

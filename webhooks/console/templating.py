@@ -46,4 +46,5 @@ def init_app(app: Flask) -> None:
         handling_name=lambda code: labels.label(labels.HANDLING, code),
         item_name=lambda code: labels.item_name(code, language()),
         category_name=lambda code: labels.category_name(code, language()),
+        unit_name=lambda unit: labels.unit_name(unit, language()),
     )
