@@ -514,7 +514,9 @@ def start_request(turn: Turn) -> Outcome:
         return _describe_again(turn, draft)
     top = ranked[0]
     draft = replace(draft, topic=asked_topic(turn, top.code) or draft.topic)
-    others = tuple(c.code for c in ranked[1 : policy.MAX_CHOICES + 1])
+    # The runners-up offered when the resident says 不是 / 回复0, however unsure the classifier
+    # was of them: once the top reading is refused, the next best are the best guesses left.
+    others = tuple(c.code for c in reading.items[1 : policy.MAX_CHOICES + 1] if turn.item(c.code))
     if top.confidence >= policy.CONFIRM_BELOW and turn.channel not in policy.ALWAYS_CONFIRM:
         understood = replace(
             draft, item_code=top.code, confidence=top.confidence, alternatives=others

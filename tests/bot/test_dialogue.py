@@ -641,6 +641,21 @@ def test_a_correction_without_alternatives_asks_for_the_matter() -> None:
     )
 
 
+def test_a_sure_misreading_still_offers_the_runners_up() -> None:
+    """回复0 after a confident receipt offers the next items of the ranking however unsure the
+    classifier was of them; before, runners-up under 5 % were dropped and 0 only ever asked
+    the resident to describe the matter again."""
+    sure = nlu(("infra_streetlight", 0.96), ("infra_road", 0.02), ("infra_water", 0.01))
+    talk = play(
+        [
+            Say("我家门前的路坏了，西街社区", sure, OPEN),
+            Say("0", {}, REPLY, ("correction_choose",)),
+            Say("1", {}, ("reclassify_case", "reply")),
+        ]
+    )
+    assert talk.last(ReclassifyCase).item_code == "infra_road"
+
+
 def test_none_of_the_corrections_hands_off_to_staff() -> None:
     """都不是 during the correction: staff check the item."""
     talk = play(
