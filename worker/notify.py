@@ -6,6 +6,8 @@ message per recipient, on the resident's channel, in the resident's language
 (`intents/replies.yml`, keys ``notify_*``). Recipients are the case's contact and the contacts
 of cases merged into it (they follow the surviving case). The resident whose own message caused
 the event (a rating that reopens the case) is not told again: the bot has already answered.
+Nor are the bot's own acts (受理 of a case it opened, a correction): its receipt said so, and a
+second message saying 已受理 right after it only costs the resident an SMS.
 
 How it is triggered, reliably, and in bulk:
 
@@ -226,7 +228,7 @@ def unnotified_events(now: dt.datetime, days: int = CATCH_UP_DAYS) -> Any:
             CaseEvent.visible_to_resident.is_(True),
             CaseEvent.at >= now - dt.timedelta(days=days),
             CaseEvent.at < now - CATCH_UP_GRACE,
-            CaseEvent.actor_type != ActorType.RESIDENT,
+            CaseEvent.actor_type.not_in([ActorType.RESIDENT, ActorType.BOT]),
             Case.contact_id.is_not(None),
             ~exists().where(Message.event_id == CaseEvent.id),
         )
@@ -273,8 +275,8 @@ def notify_in(
 ) -> NotifyResult:
     """Store the notification (and, after 办结, the survey) of one event; the caller commits."""
     event = session.get(CaseEvent, event_id)
-    if event is None or not event.visible_to_resident:
-        return NotifyResult()
+    if event is None or not event.visible_to_resident or event.actor_type is ActorType.BOT:
+        return NotifyResult()  # the bot's own acts (受理 at intake, 更正) it told in its replies
     case = event.case
     stored: list[tuple[int, MessageStatus, Channel]] = []
     for contact in recipients(session, case):

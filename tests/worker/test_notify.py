@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.texts import fits_sms
-from cases.lifecycle import SYSTEM, ActionContext, Actor, perform
+from cases.lifecycle import BOT, SYSTEM, ActionContext, Actor, perform
 from cases.models import Case, Contact, Conversation, Message
 from cases.models.cases import ActorType, CaseStatus
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
@@ -273,6 +273,28 @@ def test_residents_follow_a_chain_of_merges(
     notify_event(resolved, NOW)
     reached = {m.contact_id for m in messages(services, Message.event_id == resolved)}
     assert {case.contact_id, first.id, second.id} <= reached
+
+
+def test_the_bots_own_acts_are_not_notified(demo_session: Session, services: Services) -> None:
+    """A case the bot opened and accepted at once: its receipt said so, so no 已受理 SMS follows
+    (QA saw two messages per report), and the catch-up does not pick the event up either."""
+    contact = resident(demo_session, "+8613900022899")
+    fresh = add_case(
+        demo_session,
+        "chengguan.urban",
+        number="202611230041",
+        due_at=NOW + 72 * dt.timedelta(hours=1),
+        status=CaseStatus.NEW,
+        contact_id=contact.id,
+    )
+    clock = runtime.current().clock
+    event = perform(fresh, "accept", BOT, ActionContext(NOW, clock))
+    demo_session.add(event)
+    demo_session.commit()
+    assert event.visible_to_resident
+    assert notify_event(event.id, NOW).messages == 0
+    assert catch_up(NOW + dt.timedelta(hours=1)) == 0
+    assert messages(services, Message.contact_id == contact.id) == []
 
 
 def test_the_resident_who_acted_is_not_told_again(
