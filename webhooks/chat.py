@@ -38,8 +38,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from bot.dialogue.state import DialogueState
 from cases.db import session_scope
-from cases.models import Contact, Message
+from cases.models import Contact, Conversation, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.text import storable
 from webhooks.api.bodies import parse_json
@@ -47,7 +48,7 @@ from webhooks.api.errors import ApiProblem, json_error, register_handlers
 from webhooks.api.ratelimit import app_limiter, never_raising
 from webhooks.extensions import get_db, services
 from webhooks.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from worker.inbound import MAX_BODY_CHARS, Inbound, record_inbound
+from worker.inbound import MAX_BODY_CHARS, Inbound, Recorded, record_inbound
 from worker.shell import handle_or_count
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,8 @@ def send() -> Response:
         recorded = record_inbound(session, inbound)
         if recorded.duplicate:
             _check_retry(session, recorded.message_id, text)
+        else:
+            _adopt_page_language(session, recorded, body.get("language"))
     _run_bot(recorded.message_id)
     replies = replies_to(get_db(), recorded.message_id)
     return _no_store(
@@ -165,6 +168,24 @@ def send() -> Response:
             }
         )
     )
+
+
+def _adopt_page_language(session: Session, recorded: Recorded, language: object) -> None:
+    """The page's language ("en" on the English page) until the resident's own words say.
+
+    A first "hello" or "STOP" does not tell the language (Chinese residents write them too), so
+    the bot would answer in Chinese on an English page. Once the dialogue has detected the
+    language from what the resident wrote, the page no longer decides.
+    """
+    if language not in LANGUAGES:
+        return
+    conversation = session.get(Conversation, recorded.conversation_id)
+    if conversation is None or DialogueState.from_dict(conversation.state).language is not None:
+        return
+    conversation.language = str(language)
+    contact = session.get(Contact, recorded.contact_id)
+    if contact is not None:
+        contact.language = str(language)
 
 
 @bp.get("/api/chat")

@@ -61,8 +61,10 @@ def client(app: Flask) -> FlaskClient:
 class Browser:
     """One browser's chat: it keeps its token as the page does in localStorage."""
 
-    def __init__(self, client: FlaskClient, address: str = "10.1.1.1") -> None:
-        self.client, self.address = client, address
+    def __init__(
+        self, client: FlaskClient, address: str = "10.1.1.1", language: str | None = None
+    ) -> None:
+        self.client, self.address, self.language = client, address, language
         self.token = ""
         self.sent = 0
 
@@ -70,6 +72,8 @@ class Browser:
         """POST /api/chat as the page does."""
         self.sent += 1
         body = {"token": self.token, "text": text, "client_id": client_id or self.next_id()}
+        if self.language is not None:
+            body["language"] = self.language
         response = self.client.post(
             "/api/chat", json=body, environ_base={"REMOTE_ADDR": self.address}
         )
@@ -160,6 +164,23 @@ def test_a_conversation_ends_in_a_case_number(client: FlaskClient, demo_session:
     messages = demo_session.scalars(select(Message).order_by(Message.id)).all()
     assert {m.channel for m in messages} == {Channel.WEB}
     assert all(m.status is MessageStatus.SENT for m in messages if m.direction.value == "outbound")
+
+
+def test_the_english_page_gets_english_until_the_resident_writes_chinese(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """On the English page "hello" and "STOP" are answered in English (they say nothing of the
+    language by themselves); once the resident writes Chinese, the bot follows them. Before,
+    the English page got Chinese answers to both."""
+    english = Browser(client, language="en")
+    assert "Hello" in english.say("hello")[0] or "hello" in english.say("hello")[0].lower()
+    assert all(not re.search(r"[\u4e00-\u9fff]", reply) for reply in english.say("hello"))
+    assert not re.search(r"[\u4e00-\u9fff]", english.say("STOP")[0])
+    chinese = Browser(client, address="10.1.1.2", language="en")
+    assert re.search(r"[\u4e00-\u9fff]", chinese.say("你好")[0])
+    assert re.search(r"[\u4e00-\u9fff]", chinese.say("hello")[0])  # the resident's choice holds
+    page_zh = Browser(client, address="10.1.1.3", language="zh")
+    assert re.search(r"[\u4e00-\u9fff]", page_zh.say("hello")[0])
 
 
 def test_a_retried_post_gets_the_same_replies_and_changes_nothing(

@@ -233,7 +233,12 @@
   }
 
   function deliver(item, pending, attempt) {
-    var body = { text: pending.text, client_id: pending.client_id, token: load(TOKEN_KEY) || "" };
+    var body = {
+      text: pending.text,
+      client_id: pending.client_id,
+      token: load(TOKEN_KEY) || "",
+      language: document.documentElement.lang === "en" ? "en" : "zh",
+    };
     say(text("sending"));
     call("POST", api, body, function (status, data) {
       if (status === 200 && data && data.replies) {
