@@ -66,3 +66,10 @@ def test_landing_page_is_chinese_and_links_health(settings: Settings) -> None:
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert 'lang="zh-CN"' in html and "/healthz" in html
+
+
+def test_the_site_icon_is_served(settings: Settings) -> None:
+    """/favicon.ico answers (a 404 there was an error in every page's browser console)."""
+    response = create_app(settings).test_client().get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert "max-age" in response.headers["Cache-Control"]
