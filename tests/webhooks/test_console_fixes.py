@@ -19,8 +19,8 @@ from cases import lifecycle, routing, service
 from cases.access import CONSOLE_ACTIONS
 from cases.clock import Clock
 from cases.exceptions import ActionRefusedError
-from cases.models import Agent, Case, Conversation, Message
-from cases.models.messaging import Channel, Direction, MessageStatus
+from cases.models import Agent, Case, Contact, Conversation, Message
+from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.service import Intake, open_case
 from tests.fixtures.console import (
     act,
@@ -407,3 +407,26 @@ def test_language_switch_is_a_post_with_csrf(console_client: FlaskClient) -> Non
     assert 'method="post" action="/console/lang/en"' in home
     assert post_form(client, "/console/lang/en", {}).status_code == 302
     assert "Work queue" in page(client, "/console/")
+
+
+def test_a_web_chat_resident_shows_no_address_as_a_phone(
+    console_client: FlaskClient, demo_session: Session, clock: Clock
+) -> None:
+    """A web-chat contact has no phone: the case page says so instead of printing the token
+    digest ("web:730cc7a…") in the phone field, where it overflowed its card."""
+    contact = Contact(kind=AddressKind.WEB, address="web:730cc7a0f3b9d2e41c55aa", name="")
+    demo_session.add(contact)
+    demo_session.flush()
+    intake = Intake(
+        item_code="infra_streetlight",
+        description="路灯坏了",
+        channel=Channel.WEB,
+        area_id=area_id(demo_session, "chengguan.dongmen.g1"),
+        contact_id=contact.id,
+        confidence=0.9,
+    )
+    case = open_case(demo_session, intake, now=dt.datetime.now(dt.UTC), clock=clock)
+    demo_session.commit()
+    sign_in(console_client, "supervisor")
+    page = console_client.get(f"/console/cases/{case.number}").get_data(as_text=True)
+    assert "web:730cc7a" not in page and "730cc7a" not in page
