@@ -12,6 +12,7 @@ from cases.clock import Clock
 from cases.db import make_session_factory
 from cases.models import ApiToken, Case, CaseSubmission, Contact
 from cases.models.cases import CaseStatus
+from cases.models.messaging import AddressKind, Channel
 from cases.settings import Settings
 from tests.fixtures.api import (
     ALL_SCOPES,
@@ -114,6 +115,22 @@ def test_personal_data_is_masked_without_the_permission(
     assert body["personal_data"] is False
     assert body["contact"] == {"name": "张**", "phone": "138****8000"}
     assert "13800138000" not in str(body) and "138****8000" in body["description"]
+
+
+def test_a_web_chat_contact_has_no_phone(
+    client: FlaskClient, demo_session: Session, clock: Clock
+) -> None:
+    """A web-chat resident's address (a token digest) is never given out as a phone number,
+    masked or not; before, it came back as "0415****6540"."""
+    contact = Contact(kind=AddressKind.WEB, address="web:0415a9c3e2b16540", name="")
+    demo_session.add(contact)
+    demo_session.flush()
+    case = open_demo_case(demo_session, clock, channel=Channel.WEB, contact_id=contact.id)
+    demo_session.commit()
+    for scopes in (ALL_SCOPES, "cases:read"):
+        secret = make_token(demo_session, scopes)
+        body = client.get(f"/api/cases/{case.number}", headers=bearer(secret)).get_json()
+        assert body["contact"] is None, body["contact"]
 
 
 def test_personal_data_is_masked_outside_the_tokens_area(

@@ -157,7 +157,9 @@ def _as_is(text: str) -> str:
 def _contact(
     contact: Contact | None, submission: CaseSubmission | None, personal: bool
 ) -> ContactOut | None:
-    phone = (contact.phone or contact.address) if contact else ""
+    # Only a real phone number: a web-chat or WeChat address is not one (masked, a token digest
+    # looked like a phone number).
+    phone = (contact.phone or "") if contact else ""
     name = (contact.name if contact else "") or (
         " ".join(p for p in (submission.first_name, submission.last_name) if p)
         if submission
