@@ -19,6 +19,7 @@ from cases import lifecycle, routing, service
 from cases.access import CONSOLE_ACTIONS
 from cases.clock import Clock
 from cases.exceptions import ActionRefusedError
+from cases.lifecycle import SYSTEM, ActionContext, perform
 from cases.models import Agent, Case, Contact, Conversation, Message
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.service import Intake, open_case
@@ -430,3 +431,25 @@ def test_a_web_chat_resident_shows_no_address_as_a_phone(
     sign_in(console_client, "supervisor")
     page = console_client.get(f"/console/cases/{case.number}").get_data(as_text=True)
     assert "web:730cc7a" not in page and "730cc7a" not in page
+
+
+def test_the_timeline_shows_the_residents_rating(
+    console_client: FlaskClient, demo_session: Session, clock: Clock
+) -> None:
+    """群众评价 shows the score as the resident gave it (before: only "→ 已回访")."""
+    intake = Intake(
+        item_code="infra_streetlight",
+        description="路灯坏了",
+        channel=Channel.SMS,
+        area_id=area_id(demo_session, "chengguan.dongmen.g1"),
+        confidence=0.9,
+    )
+    now = dt.datetime.now(dt.UTC)
+    case = open_case(demo_session, intake, now=now, clock=clock)
+    for action, data in (("resolve", {}), ("rate", {"score": 2})):  # accepted at opening
+        event = perform(case, action, SYSTEM, ActionContext(now, clock, data), note="已修好")
+        demo_session.add(event)
+    demo_session.commit()
+    sign_in(console_client, "supervisor")
+    page = console_client.get(f"/console/cases/{case.number}").get_data(as_text=True)
+    assert "评价: 2 满意" in page

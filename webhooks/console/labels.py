@@ -24,6 +24,14 @@ STATUSES: dict[str, LazyString] = {
     "merged": _l("Merged"),
 }
 
+# The national 好差评 scale (1 best … 5 worst), as residents answered it.
+RATINGS: dict[str, LazyString] = {
+    "1": _l("1 Very satisfied"),
+    "2": _l("2 Satisfied"),
+    "3": _l("3 Basically satisfied"),
+    "4": _l("4 Dissatisfied"),
+    "5": _l("5 Very dissatisfied"),
+}
 ACTIONS: dict[str, LazyString] = {
     "create": _l("Created"),
     "accept": _l("Accept"),

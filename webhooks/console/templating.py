@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
         language=language,
         status_name=lambda code: labels.label(labels.STATUSES, code),
         action_name=lambda code: labels.label(labels.ACTIONS, code),
+        rating_name=lambda score: labels.label(labels.RATINGS, score),
         warning_name=lambda code: labels.label(labels.WARNINGS, code),
         channel_name=lambda code: labels.label(labels.CHANNELS, code),
         role_name=lambda code: labels.label(labels.ROLES, code),
