@@ -673,7 +673,11 @@ def anything_else(turn: Turn) -> Outcome:
 
 
 def offer_service(turn: Turn, draft: Draft, item: CatalogItem) -> Outcome:
-    """Materials, fees and time limit; then: the village proxy agent, or the information only."""
+    """Materials, fees and time limit; then: the village proxy agent, or the information only.
+
+    A resident who already asked for it (帮我代办, 想找人代办) is not asked again: the
+    information, then name and village (or the case at once when both are known).
+    """
     effects: list[Effect] = [
         turn.reply(
             "service_materials", item=turn.item_name(item.code), materials=_materials(turn, item)
@@ -681,9 +685,11 @@ def offer_service(turn: Turn, draft: Draft, item: CatalogItem) -> Outcome:
         turn.reply(
             "service_terms", fees=item.fees.get(turn.language), time_limit=_time_limit(turn, item)
         ),
-        turn.reply("offer_proxy"),
     ]
-    return _at(turn, Stage.OFFER_PROXY, draft, *effects)
+    if words.wants_proxy(turn.reading.compact):
+        state, more = proxy_details(turn, replace(draft, for_proxy=True))
+        return state, [*effects, *more]
+    return _at(turn, Stage.OFFER_PROXY, draft, *effects, turn.reply("offer_proxy"))
 
 
 def proxy_accepted(turn: Turn) -> Outcome:

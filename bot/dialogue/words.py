@@ -308,6 +308,17 @@ def asks_to_have_it_done(text: str) -> bool:
     return _ACCEPT_START.match(text) is not None
 
 
+def wants_proxy(text: str) -> bool:
+    """Whether a request (compact) already asks for the proxy service: 帮我代办, 想找人代办,
+    可以代办吗 — not 不用代办, 不要代办, 我自己办."""
+    if asks_to_have_it_done(text):
+        return True
+    return "代办" in text and _NO_PROXY.search(text) is None
+
+
+_NO_PROXY = re.compile(r"(?:不|别|没|无|免)(?:要|用|需要|必要|想)?(?:找人)?代办|自己办|自己去")
+
+
 def read_choice(text: str) -> int | None:
     """The number a reply (compact) picks: 1, ①, 一, 第二个, two; 0 for "none"; else None."""
     match = _CHOICE.fullmatch(text)

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from bot.dialogue import Event, Inbound, Stage, step
+from bot.dialogue import Event, Inbound, Stage, step, words
 from bot.dialogue.machine import TRANSITIONS, handler_for
 from bot.dialogue.state import DialogueState
+from bot.dialogue.words import compact
 from bot.effects import (
     AFTER_OPEN_CASE,
     AFTER_RECLASSIFY_CASE,
@@ -384,6 +385,31 @@ def test_a_proxy_request_gives_materials_fees_and_time_then_opens_for_the_agent(
     info = text_of(talk.effects[0])
     assert "免费" in info and "30个工作日内" in info
     assert "张三" in text_of(talk.effects[2]) and "东门村代办员" in text_of(talk.effects[2])
+
+
+@pytest.mark.parametrize("text", ["我想申请低保，帮我代办", "帮我代办低保", "低保可以找人代办吗"])
+def test_a_resident_who_asked_for_the_proxy_service_is_not_asked_again(text: str) -> None:
+    """…帮我代办: the information, then straight to name and village. Before, the bot still
+    asked "需要村代办员帮您代办吗？"."""
+    talk = play(
+        [
+            Say(
+                text,
+                PENSION_QUESTION,
+                ("reply", "reply", "reply"),
+                ("service_materials", "service_terms", "ask_details"),
+                Stage.ASK_DETAILS,
+            ),
+            Say("张三，东门村", {}, ("open_case", "update_contact", "reply")),
+        ]
+    )
+    assert talk.last(OpenCase).for_proxy_agent
+
+
+@pytest.mark.parametrize("text", ["我想申请低保，不用代办", "低保我自己办，要带什么"])
+def test_not_wanting_the_proxy_service_still_gets_the_offer(text: str) -> None:
+    """不用代办 / 自己办 is not a request for the proxy agent."""
+    assert not words.wants_proxy(compact(text))
 
 
 def test_a_known_resident_is_not_asked_for_name_and_village() -> None:
