@@ -453,3 +453,17 @@ def test_the_timeline_shows_the_residents_rating(
     sign_in(console_client, "supervisor")
     page = console_client.get(f"/console/cases/{case.number}").get_data(as_text=True)
     assert "评价: 2 满意" in page
+
+
+def test_walk_in_places_are_in_directory_order_and_named_with_their_village(
+    console_client: FlaskClient, demo_session: Session
+) -> None:
+    """Grids follow their village in creation order (before: "/1/4/17/" sorted before
+    "/1/4/5/", so 第三网格 came before 第一网格), each named with its village."""
+    sign_in(console_client, "supervisor")
+    page = console_client.get("/console/register").get_data(as_text=True)
+    select_html = page.split('name="area_id"', 1)[1].split("</select>", 1)[0]
+    labels = re.findall(r"<option[^>]*>([^<]+)</option>", select_html)
+    grids = [label for label in labels if label.startswith("东门社区 ")]
+    assert grids and grids == sorted(grids, key=lambda label: "一二三四五六七八九".index(label[-3]))
+    assert labels.index("东门社区") < labels.index(grids[0])

@@ -34,7 +34,7 @@ def register() -> ResponseReturnValue:
     places = registrable_areas(agent)
     if not places:
         abort(403)
-    form.area_id.choices = choices((area.id, area.name) for area in places)
+    form.area_id.choices = choices((area.id, label) for area, label in places)
     if request.method == "GET" and request.args.get("contact", "").isdigit():
         known = db.get(Contact, int(request.args["contact"]))
         if known is not None:
@@ -71,13 +71,27 @@ def register() -> ResponseReturnValue:
     return redirect(url_for("case.slip", number=case.number))
 
 
-def registrable_areas(agent: Agent) -> list[Area]:
-    """Villages and grids the agent may register cases for, in directory order."""
+def registrable_areas(agent: Agent) -> list[tuple[Area, str]]:
+    """Villages and grids the agent may register cases for, with their labels, in directory
+    order: each village followed by its grids (第一网格, 第二网格 … as created), a grid labelled
+    with its village ("东门社区 第一网格"), since grid names repeat from village to village."""
     db = get_db()
-    areas = db.scalars(
-        select(Area).where(Area.level.in_([AreaLevel.VILLAGE, AreaLevel.GRID])).order_by(Area.path)
-    )
-    return [area for area in areas if may_register(db, agent, area)]
+    everything = {area.id: area for area in db.scalars(select(Area))}
+    areas = [
+        area
+        for area in everything.values()
+        if area.level in (AreaLevel.VILLAGE, AreaLevel.GRID) and may_register(db, agent, area)
+    ]
+    # The materialised path "/1/4/17/" sorts as numbers, not as text ("/1/4/17/" < "/1/4/5/").
+    areas.sort(key=lambda area: tuple(int(part) for part in area.path.split("/") if part))
+    return [(area, _place_label(area, everything)) for area in areas]
+
+
+def _place_label(area: Area, everything: dict[int, Area]) -> str:
+    parent = everything.get(area.parent_id) if area.parent_id is not None else None
+    if area.level is AreaLevel.GRID and parent is not None:
+        return f"{parent.name} {area.name}"
+    return area.name
 
 
 def resident_contact(phone: str, name: str, area: Area) -> Contact | None:
