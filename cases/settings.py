@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     wechat_template_id: str = ""
     wechat_template_fields: str = ""
     rasa_url: str = ""
+    # Web chat limits (flask-limiter notation): messages per conversation and per address, and
+    # news polls per conversation and per address. Offices behind one NAT address may need a
+    # higher per-address budget.
+    chat_rate_limit_token: str = "20 per minute"
+    chat_rate_limit_ip: str = "60 per minute"
+    chat_poll_rate_limit_token: str = "30 per minute"
+    chat_poll_rate_limit_ip: str = "600 per minute"
     # /metrics: allowed from these networks (comma-separated CIDR), or with this bearer token.
     metrics_networks: str = "127.0.0.0/8,::1/128"
     metrics_token: str = ""
@@ -110,6 +117,22 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator(
+        "chat_rate_limit_token",
+        "chat_rate_limit_ip",
+        "chat_poll_rate_limit_token",
+        "chat_poll_rate_limit_ip",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate such as '20 per minute'") from exc
         return value
 
     @field_validator("wechat_template_fields")

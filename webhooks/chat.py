@@ -269,8 +269,9 @@ def mark_delivered(session: Session, message_ids: list[int]) -> int:
 
 def init_app(app: Flask) -> None:
     """Register the page and the API, limited per token and per address."""
-    for name, value in DEFAULT_LIMITS.items():
-        app.config.setdefault(name, value)
+    settings = app.extensions["zhitong"].settings
+    for name in DEFAULT_LIMITS:  # the app's config wins (tests), else the settings
+        app.config.setdefault(name, getattr(settings, name.lower()))
     app.register_blueprint(bp)
     limiter = app_limiter(app, app.extensions["zhitong"])
     limited = {

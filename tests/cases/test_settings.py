@@ -245,3 +245,10 @@ def test_a_half_or_wrong_template_setting_is_refused(values: dict[str, str], mes
     stops the start with a clear message."""
     with pytest.raises(ConfigurationError, match=message):
         load_settings(**values)
+
+
+def test_chat_rate_limits_are_settings() -> None:
+    """The web chat's limits come from ZHITONG_CHAT_*; a malformed one stops the start."""
+    assert load_settings(chat_rate_limit_ip="200 per minute").chat_rate_limit_ip == "200 per minute"
+    with pytest.raises(ConfigurationError, match="CHAT_RATE_LIMIT_IP"):
+        load_settings(chat_rate_limit_ip="lots")

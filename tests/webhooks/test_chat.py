@@ -551,3 +551,16 @@ def test_unreadable_bodies_count_against_the_address(
         environ_base={"REMOTE_ADDR": "10.6.6.6"},
     ):
         assert chat.token_key() == "chat-new:10.6.6.6"
+
+
+def test_the_limits_come_from_the_settings(
+    demo_session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    """ZHITONG_CHAT_RATE_LIMIT_IP sets the per-address budget (before, only code could)."""
+    understanding.use_interpreter(project_model())
+    try:
+        client = make_app(engine, tmp_path, chat_rate_limit_ip="2 per minute").test_client()
+        statuses = [Browser(client, address="10.9.9.9").post("你好").status_code for _ in range(3)]
+    finally:
+        understanding.use_interpreter(None)
+    assert statuses == [200, 200, 429]
