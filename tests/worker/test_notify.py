@@ -63,18 +63,29 @@ def messages(services: Services, *where: object) -> list[Message]:
     return stored(services, Message, Message.direction == Direction.OUTBOUND, *where)  # type: ignore[arg-type]
 
 
+def street_light(
+    session: Session,
+    number: str,
+    contact: Contact,
+    status: CaseStatus = CaseStatus.ACCEPTED,
+    **values: object,
+) -> Case:
+    """A resident's street-light case, handled by 城关's urban-management team, due in 3 days."""
+    return add_case(
+        session,
+        "chengguan.urban",
+        number=number,
+        due_at=NOW + 72 * dt.timedelta(hours=1),
+        status=status,
+        contact_id=contact.id,
+        **values,
+    )
+
+
 @pytest.fixture
 def case(demo_session: Session, services: Services) -> Case:
     """An accepted streetlight case of 林阿姨, handled by the town's urban-management team."""
-    contact = resident(demo_session, name="林阿姨")
-    return add_case(
-        demo_session,
-        "chengguan.urban",
-        number="202611230017",
-        due_at=NOW + 72 * dt.timedelta(hours=1),
-        status=CaseStatus.ACCEPTED,
-        contact_id=contact.id,
-    )
+    return street_light(demo_session, "202611230017", resident(demo_session, name="林阿姨"))
 
 
 def test_a_visible_event_is_queued_and_notified_once(
@@ -178,15 +189,7 @@ def test_urgent_cases_and_web_chat_are_never_held(
     talk = Conversation(contact_id=web.id, channel=Channel.WEB, state={})
     demo_session.add(talk)
     demo_session.flush()
-    other = add_case(
-        demo_session,
-        "chengguan.urban",
-        number="202611230018",
-        due_at=NOW + 72 * dt.timedelta(hours=1),
-        status=CaseStatus.ACCEPTED,
-        contact_id=web.id,
-        conversation_id=talk.id,
-    )
+    other = street_light(demo_session, "202611230018", web, conversation_id=talk.id)
     before = len(queued_jobs(services.redis))
     notify_event(act(demo_session, other, "dispatch", night), night)
     (chat,) = messages(services, Message.contact_id == web.id)
@@ -213,14 +216,7 @@ def test_merged_case_residents_get_the_survivors_updates(
 ) -> None:
     """The merged resident hears the survivor's number, then the survivor's later news."""
     other = resident(demo_session, "+8613900022888")
-    duplicate = add_case(
-        demo_session,
-        "chengguan.urban",
-        number="202611230020",
-        due_at=NOW + 72 * dt.timedelta(hours=1),
-        status=CaseStatus.ACCEPTED,
-        contact_id=other.id,
-    )
+    duplicate = street_light(demo_session, "202611230020", other)
     merge = act(
         demo_session,
         duplicate,
@@ -249,17 +245,8 @@ def test_residents_follow_a_chain_of_merges(
     news too. Before, only cases merged straight into a case were followed."""
     first = resident(demo_session, "+8613900022881")
     second = resident(demo_session, "+8613900022882")
-    older, middle = (
-        add_case(
-            demo_session,
-            "chengguan.urban",
-            number=number,
-            due_at=NOW + 72 * dt.timedelta(hours=1),
-            status=CaseStatus.ACCEPTED,
-            contact_id=who.id,
-        )
-        for number, who in (("202611230031", first), ("202611230032", second))
-    )
+    older = street_light(demo_session, "202611230031", first)
+    middle = street_light(demo_session, "202611230032", second)
     act(demo_session, older, "merge", NOW, duplicate_of_id=middle.id, duplicate_of=middle.number)
     merge = act(
         demo_session, middle, "merge", NOW, duplicate_of_id=case.id, duplicate_of=case.number
@@ -279,14 +266,7 @@ def test_the_bots_own_acts_are_not_notified(demo_session: Session, services: Ser
     """A case the bot opened and accepted at once: its receipt said so, so no 已受理 SMS follows
     (QA saw two messages per report), and the catch-up does not pick the event up either."""
     contact = resident(demo_session, "+8613900022899")
-    fresh = add_case(
-        demo_session,
-        "chengguan.urban",
-        number="202611230041",
-        due_at=NOW + 72 * dt.timedelta(hours=1),
-        status=CaseStatus.NEW,
-        contact_id=contact.id,
-    )
+    fresh = street_light(demo_session, "202611230041", contact, CaseStatus.NEW)
     clock = runtime.current().clock
     event = perform(fresh, "accept", BOT, ActionContext(NOW, clock))
     demo_session.add(event)
@@ -357,14 +337,7 @@ def test_system_events_flow_end_to_end_on_real_redis(
         delivery.use_sender(TwilioSender(settings))
         try:
             contact = resident(demo_session)
-            case = add_case(
-                demo_session,
-                "chengguan.urban",
-                number="202611230017",
-                due_at=NOW + 72 * dt.timedelta(hours=1),
-                status=CaseStatus.NEW,
-                contact_id=contact.id,
-            )
+            case = street_light(demo_session, "202611230017", contact, CaseStatus.NEW)
             clock = built.clock
             day = dt.datetime.now(dt.UTC).astimezone(settings.zone).replace(hour=10)
             for action in ("accept", "dispatch"):
