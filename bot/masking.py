@@ -21,6 +21,10 @@ from bot.case_numbers import parse_case_number
 from bot.digits import SPOKEN_DIGITS, to_ascii_digits
 
 MASK = "****"
+# Public service numbers that texts list together ("请拨打119/120/110"): never masked.
+SERVICE_NUMBERS = frozenset(
+    {"110", "119", "120", "122", "12345", "12315", "12333", "12348", "12369", "12110", "12320"}
+)
 # Runs shorter than this are amounts, house numbers or codes, never a phone or ID-card number.
 MIN_MASKED_DIGITS = 7
 _TAIL = 4
@@ -167,6 +171,8 @@ def _mask_run(match: re.Match[str]) -> str:
     """Mask the numbers in one run of digits, splitting it where its groups form several."""
     body = match.group("body")
     groups = [_Group(g.start(), g.end(), _ascii_digits(g.group(0))) for g in _GROUP.finditer(body)]
+    if len(groups) > 1 and all(group.digits in SERVICE_NUMBERS for group in groups):
+        return match.group(0)  # 119/120/110: public numbers, nobody's personal data
     plus = match.group("plus") or ""
     check = match.group("check") or ""
     pieces: list[str] = []

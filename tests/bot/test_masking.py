@@ -181,3 +181,13 @@ def test_mask_sensitive_text_on_long_input() -> None:
     masked = mask_sensitive_text(text[:10_000])
     assert "13800138000" not in masked
     assert "9" * 50 not in masked
+
+
+@pytest.mark.parametrize(
+    "text", ["如有人身危险请立即拨打119/120/110。", "call 119 / 120 / 110 now", "请拨打12345/12315"]
+)
+def test_public_service_numbers_are_left_alone(text: str) -> None:
+    """The bot's own emergency advice is not masked as if it were a phone number (the console
+    showed "拨打****0110")."""
+    assert mask_sensitive_text(text) == text
+    assert mask_sensitive_text(text + "电话13800138000").endswith("138****8000")
