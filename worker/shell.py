@@ -297,15 +297,14 @@ class _Carrier:
     def _unit_name(self, case: Case, language: str) -> str | None:
         """The name of the unit the case was routed to, as the receipt should say it.
 
-        In English only a unit with an English name is named (a Chinese name would make the
-        SMS take the shorter UCS-2 segments); otherwise the dialogue's own wording stays.
+        In English, the unit's English name, else its Chinese one: naming the right unit is
+        worth the shorter UCS-2 segments a Chinese name costs (the catalog's county bureau,
+        the dialogue's guess, was wrong whenever a town unit took the case).
         """
         unit = self.session.get(Department, case.department_id) if case.department_id else None
         if unit is None:
             return None
-        if language == "en":
-            return unit.name_en or None
-        return unit.name
+        return (unit.name_en or unit.name) if language == "en" else unit.name
 
     def _open_case(self, effect: OpenCase) -> None:
         intake = Intake(

@@ -150,6 +150,20 @@ def test_the_receipt_names_the_unit_the_case_was_routed_to(
     assert f"已转{unit.name}办理" in receipt
 
 
+def test_an_english_receipt_names_the_routed_unit_too(
+    client: FlaskClient, demo_session: Session
+) -> None:
+    """In English the routed unit is named by its English name, else its Chinese one; before,
+    a town unit without an English name was replaced by the catalog's county bureau."""
+    response = post(client, form("The street light in Dongmen community is broken", "SM1901"))
+    demo_session.expire_all()
+    case = demo_session.scalars(select(Case)).one()
+    unit = demo_session.get(Department, case.department_id)
+    assert unit is not None
+    (receipt,) = [text for text in replies(response) if case.number in text]
+    assert f"passed to {unit.name_en or unit.name}," in receipt
+
+
 def test_a_resident_writing_english_gets_english_notifications(
     client: FlaskClient, demo_session: Session
 ) -> None:
