@@ -249,7 +249,7 @@ def handoffs(
         select(
             Conversation.id,
             Conversation.channel,
-            func.coalesce(Contact.phone, Contact.address),
+            func.coalesce(Contact.phone, ""),
             Conversation.handoff_requested_at,
             last,
         )
@@ -280,7 +280,7 @@ def voicemails(
         select(
             Message.id,
             Message.contact_id,
-            func.coalesce(Contact.phone, Contact.address),
+            func.coalesce(Contact.phone, ""),
             Message.created_at,
             Message.body,
             Message.media,
@@ -453,7 +453,7 @@ def _row_query() -> Select[*tuple[Any, ...]]:
             Case.due_at,
             func.coalesce(area.name, ""),
             func.coalesce(Department.name, ""),
-            func.coalesce(Contact.phone, Contact.address, ""),
+            func.coalesce(Contact.phone, ""),
             Case.needs_review,
             Case.confidence,
         )

@@ -431,6 +431,9 @@ def test_a_web_chat_resident_shows_no_address_as_a_phone(
     sign_in(console_client, "supervisor")
     page = console_client.get(f"/console/cases/{case.number}").get_data(as_text=True)
     assert "web:730cc7a" not in page and "730cc7a" not in page
+    for listing in ("/console/", "/console/?view=review", "/console/cases"):
+        text = console_client.get(listing).get_data(as_text=True)
+        assert "730****4155" not in text, listing  # no fake phone from the address
 
 
 def test_the_timeline_shows_the_residents_rating(
