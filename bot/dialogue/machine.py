@@ -257,6 +257,8 @@ def classify_idle(turn: Turn) -> Event:
 def _general(turn: Turn) -> Event:
     reading = turn.reading
     compact = reading.compact
+    if compact in words.SKIP_WORDS:  # 跳过 / 不知道 with nothing pending: no matter to read in it
+        return Event.ACKNOWLEDGE
     if compact in words.STATUS_WORDS or reading.meta("check_status", policy.META_MIN):
         return Event.CHECK_STATUS
     if h.introduction(turn) is not None:

@@ -275,6 +275,15 @@ def test_a_place_not_found_is_asked_again_then_the_case_opens_without_it() -> No
     assert opened.description == "路灯坏了\n就在大樟树旁边\n学校对面"
 
 
+@pytest.mark.parametrize("text", ["跳过", "不知道"])
+def test_skip_with_nothing_pending_is_no_report(text: str) -> None:
+    """A bare 跳过 after everything is done is acknowledged, not read as a matter (before: the
+    classifier's guess was confirmed as 「道路桥梁破损」 and the word joined the next case)."""
+    road = nlu(("infra_road", 0.45))
+    talk = play([Say(text, road, REPLY, ("acknowledge",), Stage.IDLE)])
+    assert talk.state.draft.description == ()
+
+
 def test_skip_opens_the_case_without_a_place() -> None:
     """跳过 when asked where: open now, staff will ask."""
     talk = play([Say("路灯坏了", STREETLIGHT), Say("跳过", {}, OPEN, ("receipt",))])
