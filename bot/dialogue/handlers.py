@@ -361,6 +361,21 @@ def open_urgent(turn: Turn) -> Outcome:
     )
     if urgent_at is not None and not older_than(urgent_at, now, policy.URGENT_FOLLOW_UP):
         return _idle(turn, HandOff(HandOffReason.URGENT_FOLLOW_UP), turn.reply("urgent_follow_up"))
+    pending = turn.draft
+    if (
+        turn.entered in (Stage.ASK_PLACE, Stage.CHOOSE_PLACE)
+        and pending.item_code is not None
+        and not pending.for_proxy
+        and _urgent_item(turn, Draft())[0] != pending.item_code
+    ):
+        # Asked where about one matter, the resident reports a danger of another: the first is
+        # opened without a place (staff will ask), then the emergency, in the same turn.
+        opened, effects = _open_case(
+            turn, replace(pending, area_options=()), receipt="receipt_before_next"
+        )
+        fresh = replace(turn, state=replace(opened.idle(), last_case=None), entered=Stage.IDLE)
+        state, more = open_urgent(fresh)
+        return state, [*effects, *more]
     draft = _continuing_draft(turn).with_words(turn.reading.raw)
     code, confidence = _urgent_item(turn, draft)
     area_id, options = read_place(turn)

@@ -815,6 +815,41 @@ def test_more_danger_words_soon_after_an_emergency_alert_a_person_again() -> Non
     assert talk.last(HandOff).reason == "urgent_follow_up"
 
 
+def test_an_emergency_while_asked_where_keeps_the_first_matter() -> None:
+    """Asked where about rubbish, the resident reports a collapsed bridge: the rubbish case opens
+    without a place, then the urgent case with its own words. Before, the emergency took over
+    the pending report and the rubbish was never a case."""
+    garbage = nlu(("env_garbage", 0.92))
+    talk = play(
+        [
+            Say("垃圾没人清运，臭死了", garbage, REPLY, ("ask_place",)),
+            Say(
+                "村口的桥塌了，车都过不去了，有人受伤",
+                {},
+                ("open_case", "reply", "open_case", "reply"),
+                ("receipt_before_next", "receipt_urgent"),
+            ),
+        ]
+    )
+    first, urgent = (e for e in talk.effects[1] if isinstance(e, OpenCase))
+    assert (first.item_code, first.urgent, first.area_id) == ("env_garbage", False, None)
+    assert first.description == "垃圾没人清运，臭死了"
+    assert urgent.urgent and urgent.item_code != "env_garbage"
+    assert urgent.description == "村口的桥塌了，车都过不去了，有人受伤"
+
+
+def test_danger_about_the_same_matter_while_asked_where_is_one_urgent_case() -> None:
+    """消防通道被堵 → where? → now it is burning: the same matter, now one urgent case."""
+    fire = nlu(("safety_fire_hazard", 0.9))
+    talk = play(
+        [
+            Say("消防通道被堵死了", fire, REPLY, ("ask_place",)),
+            Say("现在着火了，快来人", fire, OPEN, ("receipt_urgent",)),
+        ]
+    )
+    assert [e.urgent for turn in talk.effects for e in turn if isinstance(e, OpenCase)] == [True]
+
+
 def test_danger_words_after_an_emergency_alert_a_person_even_after_another_case() -> None:
     """An emergency, then an unrelated case (opened with 跳过), then danger words again within
     two hours: still a person, never a second urgent case. Before, the case in between made the
