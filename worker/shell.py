@@ -40,7 +40,7 @@ from bot.effects import (
 )
 from bot.texts import fill_case, render, texts
 from cases.db import is_transient_conflict, session_scope
-from cases.duplicates import surviving_case
+from cases.duplicates import merged_into, surviving_case
 from cases.lifecycle import BOT, ActionContext, Actor, perform
 from cases.models import (
     Agent,
@@ -53,7 +53,7 @@ from cases.models import (
     Message,
     Rating,
 )
-from cases.models.cases import ActorType, CaseStatus
+from cases.models.cases import ActorType, CaseKind, CaseStatus
 from cases.models.directory import AgentRole
 from cases.models.messaging import Direction, MessageStatus
 from cases.routing import route_case
@@ -217,10 +217,13 @@ def _last_visible_events(session: Session, case_ids: list[int]) -> dict[int, Cas
 def _summary(session: Session, case: Case, contact: Contact, last: CaseEvent | None) -> CaseSummary:
     zh, en = STATUS_TEXT[case.status]
     mine = case.contact_id == contact.id
-    merged_into = None
+    if not mine and case.kind is CaseKind.SERVICE:
+        # A resident whose own application was merged into this one follows it as theirs.
+        mine = any(merged.contact_id == contact.id for merged in merged_into(session, case))
+    merged_into_number = None
     if case.status is CaseStatus.MERGED:
         survivor = surviving_case(session, case)
-        merged_into = survivor.number if survivor.id != case.id else None
+        merged_into_number = survivor.number if survivor.id != case.id else None
     return CaseSummary(
         number=case.number,
         item_code=case.item_code,
@@ -231,7 +234,7 @@ def _summary(session: Session, case: Case, contact: Contact, last: CaseEvent | N
         last_event=(last.note or None) if last and mine else None,
         can_rate=mine and case.status is CaseStatus.RESOLVED,
         mine=mine,
-        merged_into=merged_into,
+        merged_into=merged_into_number,
     )
 
 

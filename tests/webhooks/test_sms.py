@@ -422,3 +422,26 @@ def test_progress_by_case_number_tells_the_latest_visible_news(
     demo_session.commit()
     answer = "".join(replies(post(client, form(first.number, "SMprog9"))))
     assert first.number in answer and "已派人查看" in answer and "内部备注" not in answer
+
+
+def test_an_application_merged_into_anothers_is_followed_as_ones_own(
+    client: FlaskClient, demo_session: Session, clock: Clock
+) -> None:
+    """Two 低保 applications merged: the merged applicant, told to follow the surviving number,
+    gets its status, while a stranger still gets nothing. Before, the survivor answered the
+    merged applicant "他人办理的个人事项" — a dead end."""
+    for index, sender in enumerate((RESIDENT, "+8613900123457")):
+        post(client, form("我想申请低保，帮我代办", f"SMmerge{index}", sender))
+        post(client, form("张三，东门社区", f"SMmerge{index}b", sender))
+    demo_session.expire_all()
+    mine, survivor = demo_session.scalars(select(Case).order_by(Case.id)).all()
+    assert mine.kind.value == survivor.kind.value == "service"
+    now = dt.datetime.now(dt.UTC)
+    data = {"duplicate_of_id": survivor.id, "duplicate_of": survivor.number}
+    agent = Actor(ActorType.AGENT, None, "测试")
+    demo_session.add(perform(mine, "merge", agent, ActionContext(now, clock, data), note="同户"))
+    demo_session.commit()
+    answer = "".join(replies(post(client, form(survivor.number, "SMmerge9"))))
+    assert "他人办理" not in answer and survivor.number in answer
+    stranger = "".join(replies(post(client, form(survivor.number, "SMmerge8", "+8613900123458"))))
+    assert "他人办理" in stranger
