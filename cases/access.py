@@ -19,7 +19,7 @@ and refuses any other.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from cases.lifecycle import allowed_actions, pending_extension
 from cases.models import Agent, Area, Case, Contact, Conversation, Department, Message
@@ -201,7 +201,9 @@ def message_scope(session: Session, agent: Agent) -> ColumnElement[bool]:
     """A WHERE condition on `Message`: what of a readable conversation the agent may read.
 
     Messages tied to a case in the agent's scope, and messages tied to no case (greetings,
-    questions, the dialogue before a case was opened). Callers first restrict the messages to
+    questions, the dialogue before a case was opened) when every case of the conversation is in
+    the agent's scope: an untied message may speak of any of them (a 低保 application in one
+    town, "我的案件" listing another town's case). Callers first restrict the messages to
     a conversation in `conversation_scope`, or to the conversation of a case the agent sees:
     so the untied messages are shown only to agents who see at least one case of the
     conversation (or, for a conversation without any case, live-in-area agents). Messages
@@ -212,7 +214,20 @@ def message_scope(session: Session, agent: Agent) -> ColumnElement[bool]:
     if agent.role in COUNTY_WIDE:
         return true()
     visible = select(Case.id).where(case_scope(session, agent))
-    return or_(Message.case_id.is_(None), Message.case_id.in_(visible))
+    # Untied messages (greetings, the questions before a case opened, "我的案件" answers) may
+    # speak of any case of the conversation: shown only when the agent sees all of them.
+    other = aliased(Message)
+    hidden_case = or_(
+        exists().where(
+            Case.conversation_id == Message.conversation_id, Case.id.not_in(visible)
+        ),
+        exists().where(
+            other.conversation_id == Message.conversation_id,
+            other.case_id.is_not(None),
+            other.case_id.not_in(visible),
+        ),
+    )
+    return or_(Message.case_id.in_(visible), and_(Message.case_id.is_(None), ~hidden_case))
 
 
 def _has_case() -> ColumnElement[bool]:
