@@ -218,9 +218,7 @@ def message_scope(session: Session, agent: Agent) -> ColumnElement[bool]:
     # speak of any case of the conversation: shown only when the agent sees all of them.
     other = aliased(Message)
     hidden_case = or_(
-        exists().where(
-            Case.conversation_id == Message.conversation_id, Case.id.not_in(visible)
-        ),
+        exists().where(Case.conversation_id == Message.conversation_id, Case.id.not_in(visible)),
         exists().where(
             other.conversation_id == Message.conversation_id,
             other.case_id.is_not(None),
