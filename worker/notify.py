@@ -432,7 +432,10 @@ def notification_text(
             surviving = session.get(Case, case.duplicate_of_id)
             survivor = surviving.number if surviving else ""
         params["survivor"] = display_case_number(survivor, settings.case_number_prefix)
-    if key in {"notify_rejected", "notify_materials_needed", "notify_resolved", "notify_message"}:
+        if event.note.strip():  # the merge form's 理由 is told to the resident, as it promises
+            key = "notify_merged_reason"
+    free_text = {"notify_rejected", "notify_materials_needed", "notify_resolved", "notify_message"}
+    if key in free_text | {"notify_merged_reason"}:
         text = event.note or (case.result_text if key == "notify_resolved" else case.reason)
         whole = key == "notify_message"
         return _with_free_text(Reply(key, params, language), text, whole=whole)

@@ -529,12 +529,11 @@ def start_request(turn: Turn) -> Outcome:
         return _describe_again(turn, draft)
     top = ranked[0]
     draft = replace(draft, topic=asked_topic(turn, top.code) or draft.topic)
-    # The runners-up offered when the resident says 不是 / 回复0, however unsure the classifier
-    # was of them: once the top reading is refused, the next best are the best guesses left.
-    others = tuple(c.code for c in reading.items[1 : policy.MAX_CHOICES + 1] if turn.item(c.code))
+    # The runners-up offered when the resident says 不是 (confirming) or 回复0 (after a receipt).
+    others = tuple(c.code for c in ranked[1 : policy.MAX_CHOICES + 1])
     if top.confidence >= policy.CONFIRM_BELOW and turn.channel not in policy.ALWAYS_CONFIRM:
         understood = replace(
-            draft, item_code=top.code, confidence=top.confidence, alternatives=others
+            draft, item_code=top.code, confidence=top.confidence, alternatives=_runners_up(turn)
         )
         return proceed(turn, replace(understood, candidates=()))
     choices = tuple(c.code for c in ranked[: policy.MAX_CHOICES])
@@ -547,6 +546,19 @@ def start_request(turn: Turn) -> Outcome:
     draft = replace(draft, candidates=choices, confidence=top.confidence, alternatives=())
     reply = turn.reply("choose_item", choices=_item_choices(turn, choices))
     return _at(turn, Stage.CHOOSE_ITEM, draft, reply)
+
+
+def _runners_up(turn: Turn) -> tuple[str, ...]:
+    """What 回复0 offers after a sure reading: the next items of the ranking however unsure the
+    classifier was of them (once the first reading is refused they are the best guesses left),
+    of the same kind as the first (a misread street light is another concern, not a
+    party-membership transfer)."""
+    items = [(c.code, turn.item(c.code)) for c in turn.reading.items]
+    if not items or items[0][1] is None:
+        return ()
+    kind = items[0][1].kind
+    same = tuple(code for code, item in items[1:] if item is not None and item.kind == kind)
+    return same[: policy.MAX_CHOICES]
 
 
 def start_new_request(turn: Turn) -> Outcome:

@@ -691,6 +691,24 @@ def test_a_sure_misreading_still_offers_the_runners_up() -> None:
     assert talk.last(ReclassifyCase).item_code == "infra_road"
 
 
+def test_the_runners_up_after_a_sure_concern_are_concerns() -> None:
+    """A misread street light is offered other concerns, not 党组织关系转接 (a service) that the
+    ranking happened to put second."""
+    sure = nlu(
+        ("infra_streetlight", 0.96),
+        ("party_relation_transfer", 0.02),
+        ("infra_road", 0.01),
+        ("env_garbage", 0.005),
+    )
+    talk = play(
+        [
+            Say("我家门前的路坏了，西街社区", sure, OPEN),
+            Say("0", {}, REPLY, ("correction_choose",)),
+        ]
+    )
+    assert talk.state.draft.candidates == ("infra_road", "env_garbage")
+
+
 def test_none_of_the_corrections_hands_off_to_staff() -> None:
     """都不是 during the correction: staff check the item."""
     talk = play(

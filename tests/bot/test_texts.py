@@ -216,6 +216,11 @@ STATIC_BY_LANGUAGE: dict[str, dict[str, dict[str, ParamValue]]] = {
         lang: {"name": LONG_NAME[lang], "place": LONG_PLACE[lang]} for lang in LANGUAGES
     },
     "introduced_place": {lang: {"place": LONG_PLACE[lang]} for lang in LANGUAGES},
+    # An agent's reason, in the resident's language (a long one is cut to fit by worker.notify).
+    "notify_merged_reason": {
+        "zh": {"survivor": LONG_NUMBER, "text": "同一盏路灯，已派电工"},
+        "en": {"survivor": LONG_NUMBER, "text": "same street light, electrician sent"},
+    },
     "describe_at_place": {lang: {"place": LONG_PLACE[lang]} for lang in LANGUAGES},
     "case_place_set": {
         lang: {"place": LONG_PLACE[lang], "case_number": LONG_NUMBER} for lang in LANGUAGES

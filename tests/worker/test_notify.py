@@ -238,6 +238,24 @@ def test_merged_case_residents_get_the_survivors_updates(
     assert "路灯已修好" in to_other[0].body
 
 
+def test_the_merge_reason_is_told(demo_session: Session, services: Services, case: Case) -> None:
+    """The merge form says its 理由 is told to the resident: it is, after the survivor's number."""
+    other = resident(demo_session, "+8613900022877")
+    duplicate = street_light(demo_session, "202611230021", other)
+    merge = act(
+        demo_session,
+        duplicate,
+        "merge",
+        NOW,
+        note="同一盏路灯，已派电工",
+        duplicate_of_id=case.id,
+        duplicate_of=case.number,
+    )
+    notify_event(merge, NOW)
+    (told,) = messages(services, Message.contact_id == other.id)
+    assert told.body.endswith("说明：同一盏路灯，已派电工") and case.number in told.body
+
+
 def test_residents_follow_a_chain_of_merges(
     demo_session: Session, services: Services, case: Case
 ) -> None:
