@@ -1,12 +1,17 @@
-"""How a case's status reads for its resident, in Chinese and English.
+"""How a case reads for its resident, in Chinese and English: its status, item and unit.
 
-Used in the bot's progress replies (`worker.shell`) and in WeChat template notices
-(`worker.delivery`); leaders' reports use their own shorter names (`worker.reports`).
+Used in the bot's replies (`worker.shell`), notifications (`worker.notify`) and WeChat
+template notices (`worker.delivery`); leaders' reports use their own shorter status names
+(`worker.reports`).
 """
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
+from cases.models import Case, Department
 from cases.models.cases import CaseStatus
+from intents.catalog import catalog
 
 STATUS_TEXT: dict[CaseStatus, tuple[str, str]] = {
     CaseStatus.NEW: ("待受理", "received, awaiting review"),
@@ -22,3 +27,27 @@ STATUS_TEXT: dict[CaseStatus, tuple[str, str]] = {
     CaseStatus.REJECTED: ("不予受理", "not accepted"),
     CaseStatus.MERGED: ("已合并", "merged with another case"),
 }
+
+
+def item_name(code: str, language: str, fallback: str | None = None) -> str:
+    """The catalog item's name in `language` ("en" or Chinese); `fallback` (else the code) for
+    an item the catalog no longer has."""
+    try:
+        item = catalog().item(code)
+    except KeyError:
+        return fallback if fallback is not None else code
+    return item.en if language == "en" else item.zh
+
+
+def unit_name(session: Session, case: Case, language: str) -> str | None:
+    """The name of the unit holding the case (`department_name`), None when it has none.
+
+    Naming the right unit in English is worth the shorter UCS-2 segments a Chinese name costs.
+    """
+    unit = session.get(Department, case.department_id) if case.department_id else None
+    return department_name(unit, language) if unit is not None else None
+
+
+def department_name(unit: Department, language: str) -> str:
+    """A unit's name in `language`: in English its English name, else its Chinese one."""
+    return unit.name_en if language == "en" and unit.name_en else unit.name

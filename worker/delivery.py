@@ -45,11 +45,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.case_numbers import display_case_number
 from cases.db import session_scope
-from cases.models import Area, Case, Contact, Department, Message
+from cases.models import Area, Case, Contact, Message
 from cases.models.messaging import Channel, Direction, MessageStatus
 from cases.settings import Settings
-from cases.status_texts import STATUS_TEXT
-from intents.catalog import catalog
+from cases.status_texts import STATUS_TEXT, item_name, unit_name
 from worker import outbox, runtime
 from worker.long_messages import split_long_message
 from worker.queue import POLICIES, WILL_RUN, enqueue_once, get_queue
@@ -347,27 +346,17 @@ def _template_notices(
         at = (message.created_at or found.updated_at).astimezone(zone)
         values = {
             "case_number": display_case_number(found.number, settings.case_number_prefix),
-            "item": _item_name(found.item_code),
+            "item": item_name(found.item_code, "zh"),
             "status": STATUS_TEXT[found.status][0],
             "time": at.strftime("%Y-%m-%d %H:%M"),
-            "unit": _unit_name(session, found),
+            "unit": unit_name(session, found, "zh") or _place_name(session, found),
             "notice": message.body,
         }
         notices[message.id] = fill(settings.wechat_template_id, fields, values)
     return notices
 
 
-def _item_name(code: str) -> str:
-    try:
-        return catalog().item(code).zh
-    except KeyError:
-        return code
-
-
-def _unit_name(session: Session, found: Case) -> str:
-    department = session.get(Department, found.department_id) if found.department_id else None
-    if department is not None:
-        return department.name
+def _place_name(session: Session, found: Case) -> str:
     area = session.get(Area, found.area_id) if found.area_id else None
     return area.name if area is not None else ""
 

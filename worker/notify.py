@@ -58,7 +58,7 @@ from cases.models import Case, CaseEvent, Contact, Conversation, Department, Mes
 from cases.models.cases import ActorType
 from cases.models.messaging import AddressKind, Channel, Direction, MessageStatus
 from cases.settings import Settings
-from intents.catalog import catalog
+from cases.status_texts import department_name, item_name, unit_name
 from worker import runtime
 from worker.delivery import deliver_batch, enqueue_deliveries
 from worker.outbox import insert_outbound_once
@@ -471,25 +471,23 @@ def _with_free_text(reply: Reply, text: str, *, whole: bool) -> str:
 
 
 def _item_name(case: Case, language: str) -> str:
-    try:
-        item = catalog().item(case.item_code)
-    except KeyError:
-        return case.summary[:20]
-    return item.en if language == "en" else item.zh
+    return item_name(case.item_code, language, fallback=case.summary[:20])
 
 
 def _unit_name(session: Session, case: Case, event: CaseEvent, language: str) -> str:
+    """The unit the event moved the case to (交办, 上报), else the unit holding it."""
     code = event.data.get("to_unit")
     unit = (
         session.scalars(select(Department).where(Department.code == str(code))).first()
         if code
         else None
     )
-    if unit is None and case.department_id is not None:
-        unit = session.get(Department, case.department_id)
-    if unit is None:
+    if unit is not None:
+        return department_name(unit, language)
+    holding = unit_name(session, case, language)
+    if holding is None:
         return "相关单位" if language == "zh" else "the responsible unit"
-    return unit.name_en if language == "en" and unit.name_en else unit.name
+    return holding
 
 
 def deliver_queued(connection: Any, message_ids: list[int]) -> None:

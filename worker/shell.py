@@ -49,7 +49,6 @@ from cases.models import (
     CaseEvent,
     Contact,
     Conversation,
-    Department,
     Message,
     Rating,
 )
@@ -58,7 +57,7 @@ from cases.models.directory import AgentRole
 from cases.models.messaging import Direction, MessageStatus
 from cases.routing import route_case
 from cases.service import Intake, open_case, reclassify_case
-from cases.status_texts import STATUS_TEXT
+from cases.status_texts import STATUS_TEXT, unit_name
 from intents.catalog import catalog
 from worker.delivery import enqueue_delivery
 from worker.runtime import Services
@@ -276,7 +275,7 @@ class _Carrier:
                 reply,
                 number=display_case_number(case.number, prefix),
                 due=due,
-                unit=self._unit_name(case, reply.language),
+                unit=unit_name(self.session, case, reply.language),
             )
         body = render(reply, texts())
         case = self.last_case.get(AFTER_OPEN_CASE)
@@ -296,18 +295,6 @@ class _Carrier:
         self.session.flush()
         self.texts.append(body)
         self.reply_ids.append(outbound.id)
-
-    def _unit_name(self, case: Case, language: str) -> str | None:
-        """The name of the unit the case was routed to, as the receipt should say it.
-
-        In English, the unit's English name, else its Chinese one: naming the right unit is
-        worth the shorter UCS-2 segments a Chinese name costs (the catalog's county bureau,
-        the dialogue's guess, was wrong whenever a town unit took the case).
-        """
-        unit = self.session.get(Department, case.department_id) if case.department_id else None
-        if unit is None:
-            return None
-        return (unit.name_en or unit.name) if language == "en" else unit.name
 
     def _open_case(self, effect: OpenCase) -> None:
         intake = Intake(

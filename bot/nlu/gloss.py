@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +94,15 @@ class Glossary:
         """The glossary as plain data (for the model file), the inverse of `from_mapping`."""
         return {" ".join(words): list(glosses) for words, glosses in self.terms.items()}
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """SHA-256 of the glossary's content, whatever the order it was written in."""
         canonical = json.dumps(self.to_mapping(), ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    @property
+    @cached_property
     def longest(self) -> int:
-        """Words in the longest phrase."""
+        """Words in the longest phrase (once: it bounds every lookup of a parse)."""
         return max((len(words) for words in self.terms), default=0)
 
     def gloss(self, words: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
+from cases import status_texts
 from cases.models import Department
-from intents.catalog import catalog
 from intents.taxonomy import taxonomy
 
 STATUSES: dict[str, LazyString] = {
@@ -104,11 +104,7 @@ def label(table: dict[str, LazyString], code: object) -> str:
 
 def item_name(code: str, language: str = "zh") -> str:
     """The catalog item's name in the language; the code when unknown."""
-    try:
-        item = catalog().item(code)
-    except KeyError:
-        return code
-    return item.en if language == "en" else item.zh
+    return status_texts.item_name(code, language)
 
 
 def category_name(code: str, language: str = "zh") -> str:
@@ -121,6 +117,4 @@ def category_name(code: str, language: str = "zh") -> str:
 
 def unit_name(unit: Department | None, language: str = "zh") -> str:
     """A unit's name in the language (its Chinese name when it has no English one)."""
-    if unit is None:
-        return ""
-    return unit.name_en if language == "en" and unit.name_en else unit.name
+    return status_texts.department_name(unit, language) if unit is not None else ""
